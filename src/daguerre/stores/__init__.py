@@ -1,0 +1,25 @@
+"""Stores move bytes and nothing else: no hashing, no quota, no tenants, no inspection."""
+
+from daguerre.stores.base import (
+    Capabilities,
+    ObjectReader,
+    Store,
+    StoreError,
+    StoreFull,
+    StoreNotFound,
+    StoreSizeMismatch,
+    StoreUnavailable,
+    Stored,
+)
+
+__all__ = [
+    "Capabilities",
+    "ObjectReader",
+    "Store",
+    "StoreError",
+    "StoreFull",
+    "StoreNotFound",
+    "StoreSizeMismatch",
+    "StoreUnavailable",
+    "Stored",
+]
