@@ -16,11 +16,11 @@ from daguerre.stores.base import (
     Capabilities,
     ObjectReader,
     Store,
+    Stored,
     StoreError,
     StoreFull,
     StoreNotFound,
     StoreSizeMismatch,
-    Stored,
 )
 from daguerre.stores.threads import BlockingIO
 
@@ -101,7 +101,13 @@ class FilesystemStore(Store):
             await self._io.run(os.fsync, fd)
             os.close(fd)
             fd = -1
-            os.rename(tmp, final)
+            # link() refuses an existing name where rename() would replace it: of two racing
+            # puts on one key exactly one wins.
+            os.link(tmp, final)
+            tmp.unlink()
+        except FileExistsError:
+            _discard(fd, tmp)
+            raise StoreError(f"object {key} already exists") from None
         except OSError as exc:
             _discard(fd, tmp)
             if exc.errno in (28, 122):  # ENOSPC, EDQUOT
