@@ -87,7 +87,8 @@ class FilesystemStore(Store):
         final = self.path(key)
         if final.exists():
             raise StoreError(f"object {key} already exists")
-        tmp = self._tmp / f"{key}.{secrets.token_hex(6)}"
+        # The pid in the name lets start-up reaping spare temporaries of live processes.
+        tmp = self._tmp / f"{key}.{os.getpid()}.{secrets.token_hex(6)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
         written = 0
         try:
@@ -158,15 +159,31 @@ class FilesystemStore(Store):
             raise StoreUnavailable(f"store {self.id}: {self.root} is not writable: {exc.strerror}") from exc
 
     def reap_orphans(self) -> list[str]:
-        """Remove temporaries left by a crash. Only safe when no write is in flight (start-up)."""
+        """Remove temporaries left by crashed processes (those whose pid is no longer alive)."""
         removed = []
         for p in self._tmp.iterdir():
+            parts = p.name.rsplit(".", 2)
+            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+            if pid is not None and pid != os.getpid() and _pid_alive(pid):
+                continue
+            if pid == os.getpid():
+                continue
             p.unlink(missing_ok=True)
             removed.append(p.name)
         return removed
 
     async def close(self) -> None:
         return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
