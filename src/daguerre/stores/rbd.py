@@ -1,0 +1,462 @@
+"""Ceph RBD store: one RBD image per object, with a protected snapshot ``snap`` to clone from.
+
+A put creates the image ``<key>`` (RBD's create is exclusive: of two racing puts on one key
+exactly one wins), at the announced size or growing as data arrives when the size is unknown,
+writes it in object-size chunks, then creates and protects the snapshot ``snap``. Reads, ``stat``
+and ``delete`` go through that snapshot, so an image without it (a put in flight) is not an
+object yet: they say StoreNotFound. Any failure or cancellation removes the partial image
+(snapshot first). A crash can leave an image without its snapshot: ``reap_orphans()``
+(start-up only) removes such images.
+
+The location is Glance's ``rbd://<fsid>/<pool>/<key>/snap``, which Nova and Cinder understand:
+they clone the protected snapshot copy-on-write. While such clones exist, ``delete`` raises
+:class:`StoreInUse`.
+
+The Python bindings (``rados``, ``rbd``) come from Debian's python3-rados/python3-rbd: PyPI has
+none. ``scripts/ceph/install.sh`` links the two extension modules into the venv (a ``.pth``
+file); when that was not done, :func:`load_bindings` loads those two modules straight from
+Debian's dist-packages without putting the rest of dist-packages on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.machinery
+import importlib.util
+import secrets
+import sys
+import sysconfig
+import types
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import anyio
+
+from daguerre.stores.base import (
+    Capabilities,
+    ObjectReader,
+    Store,
+    Stored,
+    StoreError,
+    StoreFull,
+    StoreInUse,
+    StoreNotFound,
+    StoreSizeMismatch,
+    StoreUnavailable,
+)
+from daguerre.stores.threads import BlockingIO
+
+T = TypeVar("T")
+
+SNAP = "snap"
+DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
+DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
+
+
+def load_bindings() -> tuple[types.ModuleType, types.ModuleType]:
+    """Import ``rados`` and ``rbd``; fall back to Debian's two extension modules only."""
+    try:
+        import rados
+        import rbd
+
+        return rados, rbd
+    except ImportError:
+        pass
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"  # e.g. .cpython-311-x86_64-linux-gnu.so
+    mods = []
+    for name in ("rados", "rbd"):  # rbd imports rados: load rados first
+        if name in sys.modules:
+            mods.append(sys.modules[name])
+            continue
+        paths = glob.glob(f"{DEBIAN_DIST_PACKAGES}/{name}{suffix}")
+        if not paths:
+            raise ImportError(
+                f"no {name} module for this Python ({suffix}); install Debian's python3-{name} "
+                "(scripts/ceph/install.sh) and use a CPython of the same minor version"
+            )
+        loader = importlib.machinery.ExtensionFileLoader(name, paths[0])
+        spec = importlib.util.spec_from_file_location(name, paths[0], loader=loader)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        mods.append(module)
+    return mods[0], mods[1]
+
+
+def _check_key(key: str) -> None:
+    if not key or "/" in key or "@" in key or "\x00" in key:
+        raise StoreError(f"invalid key {key!r}")
+
+
+def _chunk_order(chunk_size: int) -> int:
+    order = chunk_size.bit_length() - 1
+    if chunk_size != 1 << order or not 12 <= order <= 25:
+        raise ValueError(f"chunk_size must be a power of two from 4 KiB to 32 MiB, not {chunk_size}")
+    return order
+
+
+class RbdReader(ObjectReader):
+    def __init__(self, store: RbdStore, image: Any, size: int, start: int, end: int):
+        self._store = store
+        self._image = image
+        self.size = size
+        self.start = start
+        self.end = end
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        pos = self.start
+        try:
+            while pos < self.end:
+                n = min(self._store.chunk_size - pos % self._store.chunk_size, self.end - pos)
+                data = await self._store._call(self._image.read, pos, n)
+                if len(data) != n:
+                    raise StoreError(f"short read from rbd image at {pos}: {len(data)} of {n} bytes")
+                pos += n
+                yield data
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        image, self._image = self._image, None
+        if image is not None:
+            with anyio.CancelScope(shield=True):
+                await self._store._io.run(image.close)
+
+
+class RbdStore(Store):
+    """Objects as RBD images in ``pool``; see the module docstring."""
+
+    type = "rbd"
+    capabilities = Capabilities(ranged_reads=True, cow_clone=True)
+
+    def __init__(
+        self,
+        id: str,
+        pool: str,
+        conffile: str,
+        user: str = "admin",
+        keyring: str | None = None,
+        chunk_size: int | None = None,
+        *,
+        connect_timeout: int = 10,
+        io: BlockingIO | None = None,
+    ):
+        self.id = id
+        self.pool = pool
+        self.conffile = conffile
+        self.user = user
+        self.keyring = keyring
+        self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
+        self.order = _chunk_order(self.chunk_size)
+        self.connect_timeout = connect_timeout
+        self._io = io or BlockingIO()
+        self._rados, self._rbd = load_bindings()
+        self._cluster: Any = None
+        self._ioctx: Any = None
+        self._fsid = _fsid_from_conf(conffile)
+        self._connect_lock = anyio.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _connect(self) -> Any:
+        if self._ioctx is not None:
+            return self._ioctx
+        async with self._connect_lock:
+            if self._ioctx is None:
+                await self._io.run(self._connect_blocking)
+        return self._ioctx
+
+    def _connect_blocking(self) -> None:
+        rados = self._rados
+        conf = {"client_mount_timeout": str(self.connect_timeout)}
+        if self.keyring:
+            conf["keyring"] = self.keyring
+        cluster = rados.Rados(conffile=self.conffile, rados_id=self.user, conf=conf)
+        try:
+            cluster.connect(timeout=self.connect_timeout)
+            if not cluster.pool_exists(self.pool):
+                raise StoreUnavailable(f"store {self.id}: rbd pool {self.pool!r} does not exist")
+            ioctx = cluster.open_ioctx(self.pool)
+            self._fsid = cluster.get_fsid()
+        except StoreError:
+            cluster.shutdown()
+            raise
+        except rados.Error as exc:
+            cluster.shutdown()
+            raise StoreUnavailable(f"store {self.id}: cannot reach ceph ({self.conffile}): {exc}") from exc
+        self._cluster, self._ioctx = cluster, ioctx
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking librbd/librados call on a worker thread, mapping its errors."""
+        try:
+            return await self._io.run(fn, *args)
+        except (self._rbd.Error, self._rados.Error) as exc:
+            raise self._map_error(exc) from exc
+
+    def _map_error(self, exc: Exception) -> StoreError:
+        rbd, rados = self._rbd, self._rados
+        if isinstance(exc, (rbd.ImageNotFound, rados.ObjectNotFound)):
+            return StoreNotFound(str(exc))
+        if isinstance(exc, (rbd.NoSpace, rbd.DiskQuotaExceeded, rados.NoSpace)):
+            return StoreFull(f"store {self.id}: {exc}")
+        if isinstance(exc, (rbd.ConnectionShutdown, rados.TimedOut, rados.ConnectionShutdown)):
+            return StoreUnavailable(f"store {self.id}: {exc}")
+        return StoreError(f"store {self.id}: {exc}")
+
+    async def _cleanup(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Best-effort cleanup that must finish even when the caller is being cancelled."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._io.run(fn, *args)
+            except Exception:  # noqa: BLE001 - never mask the original error
+                pass
+
+    # -- the interface ----------------------------------------------------------------------
+
+    def location_url(self, key: str) -> str:
+        return f"rbd://{self._fsid}/{self.pool}/{key}/{SNAP}"
+
+    async def put(self, key: str, chunks: AsyncIterator[bytes], size: int | None = None) -> Stored:
+        _check_key(key)
+        ioctx = await self._connect()
+        rbd = self._rbd
+        created = False
+
+        def create() -> Any:
+            # RBD's create is an exclusive create: of two racing puts on one key, one wins.
+            nonlocal created
+            try:
+                rbd.RBD().create(
+                    ioctx,
+                    key,
+                    size or 0,
+                    order=self.order,
+                    old_format=False,
+                    features=rbd.RBD_FEATURE_LAYERING,
+                )
+            except rbd.ImageExists:
+                raise StoreError(f"object {key} already exists") from None
+            created = True
+            return rbd.Image(ioctx, key)
+
+        image: Any = None
+        written = 0
+        try:
+            image = await self._call(create)
+            capacity = size or 0
+            buf = bytearray()
+
+            async def flush() -> None:
+                nonlocal written, capacity
+                data = bytes(buf)
+                buf.clear()
+                end = written + len(data)
+                if end > capacity:  # size unknown: grow as data arrives
+                    await self._call(image.resize, end)
+                    capacity = end
+                await self._call(image.write, data, written)
+                written = end
+
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                if size is not None and written + len(buf) + len(chunk) > size:
+                    raise StoreSizeMismatch(size, written + len(buf) + len(chunk))
+                view = memoryview(chunk)
+                while view:
+                    take = self.chunk_size - len(buf)
+                    buf += view[:take]
+                    view = view[take:]
+                    if len(buf) == self.chunk_size:
+                        await flush()
+            if buf:
+                await flush()
+            if size is not None and written != size:
+                raise StoreSizeMismatch(size, written)
+            await self._call(image.flush)
+            await self._call(image.create_snap, SNAP)
+            await self._call(image.protect_snap, SNAP)
+            await self._call(image.close)
+            image = None
+        except BaseException:
+            # Includes cancellation (client gone): the partial image goes, snapshot first.
+            if image is not None:
+                await self._cleanup(image.close)
+            if created:
+                await self._cleanup(self._remove_blocking, key, True)
+            raise
+        return Stored(key=key, size=written, metadata={"url": self.location_url(key)})
+
+    async def open(self, key: str, byte_range: tuple[int, int] | None = None) -> ObjectReader:
+        _check_key(key)
+        ioctx = await self._connect()
+        image = await self._call(self._open_for_read, ioctx, key)
+        try:
+            size = await self._call(image.size)
+            start, end = byte_range if byte_range is not None else (0, size)
+            if not (0 <= start <= end <= size):
+                raise StoreError(f"range {start}-{end} outside object of {size} bytes")
+        except BaseException:
+            await self._cleanup(image.close)
+            raise
+        return RbdReader(self, image, size, start, end)
+
+    def _open_for_read(self, ioctx: Any, key: str) -> Any:
+        # Reads go to the protected snapshot. An image without it is a put in flight (or a
+        # crash's debris, see reap_orphans): not an object yet, so ImageNotFound -> StoreNotFound.
+        return self._rbd.Image(ioctx, key, snapshot=SNAP, read_only=True)
+
+    async def stat(self, key: str) -> int:
+        _check_key(key)
+        ioctx = await self._connect()
+
+        def size() -> int:
+            with self._open_for_read(ioctx, key) as image:
+                return image.size()
+
+        return await self._call(size)
+
+    async def _exists(self, key: str) -> bool:
+        try:
+            await self.stat(key)
+        except StoreNotFound:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        _check_key(key)
+        await self._connect()
+        with anyio.CancelScope(shield=True):  # half a delete helps nobody
+            await self._call(self._delete_blocking, key)
+
+    def _delete_blocking(self, key: str) -> None:
+        # A put in flight has no snapshot yet: it is not an object, and is not ours to remove.
+        self._open_for_read(self._ioctx, key).close()
+        self._remove_blocking(key, False)
+
+    def _remove_blocking(self, name: str, force: bool) -> None:
+        """Unprotect and remove ``snap``, then remove the image. ``force`` (our own partial
+        images) also removes any other snapshot."""
+        rbd = self._rbd
+        ioctx = self._ioctx
+        with rbd.Image(ioctx, name) as image:
+            for snap in list(image.list_snaps()):
+                if snap["name"] != SNAP and not force:
+                    continue
+                if image.is_protected_snap(snap["name"]):
+                    children = _children(image, snap["name"])
+                    if children:
+                        raise StoreInUse(
+                            f"rbd image {self.pool}/{name} has {len(children)} clone(s) of its "
+                            f"snapshot {snap['name']!r} ({', '.join(children[:5])}); flatten or "
+                            "remove them first"
+                        )
+                    try:
+                        image.unprotect_snap(snap["name"])
+                    except rbd.ImageBusy as exc:
+                        raise StoreInUse(
+                            f"rbd image {self.pool}/{name}: snapshot {snap['name']!r} has clones"
+                        ) from exc
+                image.remove_snap(snap["name"])
+        try:
+            rbd.RBD().remove(ioctx, name)
+        except rbd.ImageBusy as exc:
+            raise StoreInUse(f"rbd image {self.pool}/{name} is open elsewhere (watchers)") from exc
+        except rbd.ImageHasSnapshots as exc:
+            raise StoreInUse(f"rbd image {self.pool}/{name} has snapshots other than {SNAP!r}") from exc
+
+    async def list_keys(self) -> list[str]:
+        """Every image in the pool, puts in flight included (they hold their key already)."""
+        ioctx = await self._connect()
+        names = await self._call(self._rbd.RBD().list, ioctx)
+        return sorted(names)
+
+    async def list_partials(self) -> list[str]:
+        """Images without a protected ``snap``: puts in flight, or debris left by a crash."""
+        ioctx = await self._connect()
+        rbd = self._rbd
+
+        def partials() -> list[str]:
+            found = []
+            for name in rbd.RBD().list(ioctx):
+                try:
+                    with rbd.Image(ioctx, name, read_only=True) as image:
+                        if not any(
+                            s["name"] == SNAP for s in image.list_snaps()
+                        ) or not image.is_protected_snap(SNAP):
+                            found.append(name)
+                except rbd.ImageNotFound:
+                    continue
+            return sorted(found)
+
+        return await self._call(partials)
+
+    async def reap_orphans(self) -> list[str]:
+        """Remove images a crashed put left (no protected snapshot). Only safe when no put is in
+        flight (start-up)."""
+        removed = []
+        for name in await self.list_partials():
+            await self._call(self._remove_blocking, name, True)
+            removed.append(name)
+        return removed
+
+    async def check(self) -> None:
+        try:
+            ioctx = await self._connect()
+            probe = f".daguerre-check.{secrets.token_hex(4)}"
+            await self._call(ioctx.write_full, probe, b"ok")
+            await self._call(ioctx.remove_object, probe)
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            raise StoreUnavailable(f"store {self.id}: pool {self.pool!r} is not writable: {exc}") from exc
+
+    async def close(self) -> None:
+        ioctx, cluster = self._ioctx, self._cluster
+        self._ioctx = self._cluster = None
+        if cluster is not None:
+
+            def shutdown() -> None:
+                ioctx.close()
+                cluster.shutdown()
+
+            with anyio.CancelScope(shield=True):
+                await self._io.run(shutdown)
+
+    @property
+    def fsid(self) -> str:
+        """The cluster's fsid (known once connected)."""
+        return self._fsid
+
+
+def _fsid_from_conf(conffile: str) -> str:
+    """The fsid named in ceph.conf, so ``location_url`` works before the first connection."""
+    import configparser
+
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read(conffile)
+        for section in ("global", "client"):
+            for option in ("fsid",):
+                if parser.has_option(section, option):
+                    return parser.get(section, option).strip()
+    except (OSError, configparser.Error):
+        pass
+    return ""
+
+
+def _children(image: Any, snap: str) -> list[str]:
+    image.set_snap(snap)
+    try:
+        try:
+            kids = [f"{c['pool']}/{c['image']}" for c in image.list_children2()]
+        except AttributeError:  # older bindings
+            kids = [f"{p}/{i}" for p, i in image.list_children()]
+    finally:
+        image.set_snap(None)
+    return kids

@@ -1,0 +1,113 @@
+"""The store conformance suite on RbdStore against a real single-node Ceph, plus clones."""
+
+import hashlib
+import uuid
+
+import pytest
+
+from daguerre.stores.base import StoreInUse, StoreNotFound
+from daguerre.stores.rbd import RbdStore, load_bindings
+from daguerre.testing.store_suite import StoreSuite, make_bytes, source
+
+pytestmark = pytest.mark.ceph
+
+CHUNK = 4 * 1024 * 1024  # RBD's default object size; the production default is 8 MiB
+
+
+def make_store(cluster) -> RbdStore:
+    return RbdStore("ceph", cluster["pool"], cluster["conf"], keyring=cluster["keyring"], chunk_size=CHUNK)
+
+
+class TestRbdStore(StoreSuite):
+    chunk_size = CHUNK
+
+    @pytest.fixture
+    async def store(self, ceph_cluster):
+        s = make_store(ceph_cluster)
+        yield s
+        await s.close()
+
+    async def leftovers(self, store):
+        ioctx = await store._connect()
+        _, rbd = load_bindings()
+        trash = [t["name"] for t in rbd.RBD().trash_list(ioctx)]
+        return await store.list_partials() + [f"trash:{n}" for n in trash]
+
+
+@pytest.fixture
+async def store(ceph_cluster):
+    s = make_store(ceph_cluster)
+    yield s
+    await s.close()
+
+
+async def test_snapshot_clone_and_delete_in_use(store, ceph_cluster):
+    rados, rbd = load_bindings()
+    key = f"t-{uuid.uuid4()}"
+    clone = f"clone-{key}"
+    data = make_bytes(2 * CHUNK + 12345, seed=7)
+    stored = await store.put(key, source(data), size=len(data))
+    assert stored.metadata["url"] == f"rbd://{ceph_cluster['fsid']}/{ceph_cluster['pool']}/{key}/snap"
+    assert store.location_url(key) == stored.metadata["url"]
+
+    ioctx = await store._connect()
+    with rbd.Image(ioctx, key, read_only=True) as image:
+        assert [s["name"] for s in image.list_snaps()] == ["snap"]
+        assert image.is_protected_snap("snap")
+        assert image.features() & rbd.RBD_FEATURE_LAYERING
+
+    rbd.RBD().clone(ioctx, key, "snap", ioctx, clone, features=rbd.RBD_FEATURE_LAYERING)
+    try:
+        with rbd.Image(ioctx, clone) as child:
+            assert child.parent_info()[1:] == (key, "snap")
+            got = child.read(0, child.size())
+            assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+            child.write(b"copy-on-write", 0)  # leaves the parent alone
+        parent = b"".join([c async for c in await store.open(key)])
+        assert parent == data
+
+        with pytest.raises(StoreInUse, match="clone"):
+            await store.delete(key)
+        # Refused whole: the image, its snapshot and its protection are still there.
+        assert await store.stat(key) == len(data)
+        with rbd.Image(ioctx, key, read_only=True) as image:
+            assert image.is_protected_snap("snap")
+    finally:
+        rbd.RBD().remove(ioctx, clone)
+
+    await store.delete(key)
+    with pytest.raises(StoreNotFound):
+        await store.stat(key)
+    assert key not in await store.list_keys()
+
+
+async def test_put_in_flight_is_not_an_object_and_reap_orphans(store):
+    """An image without its protected snapshot (a put in flight, or a crash's debris)."""
+    _, rbd = load_bindings()
+    ioctx = await store._connect()
+    name = f"t-{uuid.uuid4()}"
+    rbd.RBD().create(ioctx, name, 1024 * 1024, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
+    with pytest.raises(StoreNotFound):
+        await store.stat(name)
+    with pytest.raises(StoreNotFound):
+        await store.open(name)
+    with pytest.raises(StoreNotFound):
+        await store.delete(name)
+    assert await store.list_partials() == [name]
+    assert await store.reap_orphans() == [name]
+    assert await store.list_partials() == []
+    assert name not in await store.list_keys()
+
+
+async def test_missing_pool_fails_check(ceph_cluster):
+    from daguerre.stores.base import StoreUnavailable
+
+    s = RbdStore("ceph", "no-such-pool", ceph_cluster["conf"], keyring=ceph_cluster["keyring"])
+    with pytest.raises(StoreUnavailable, match="no-such-pool"):
+        await s.check()
+    await s.close()
+
+
+def test_chunk_size_must_be_a_power_of_two(ceph_cluster):
+    with pytest.raises(ValueError):
+        RbdStore("ceph", "images", ceph_cluster["conf"], chunk_size=3 * 1024 * 1024)
