@@ -4,12 +4,12 @@ from daguerre.stores.base import (
     Capabilities,
     ObjectReader,
     Store,
+    Stored,
     StoreError,
     StoreFull,
     StoreNotFound,
     StoreSizeMismatch,
     StoreUnavailable,
-    Stored,
 )
 
 __all__ = [

@@ -1,0 +1,38 @@
+"""One route table for the whole HTTP surface."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from daguerre.api import versions
+from daguerre.api.v2 import data, discovery, images, members
+
+IMG = "/v2/images/{image_id}"
+
+ROUTES = [
+    Route("/", versions.multiple_choices, methods=["GET"]),
+    Route("/versions", versions.versions, methods=["GET"]),
+    Route("/v2/", versions.multiple_choices, methods=["GET"]),
+    Route("/v2/images", images.index, methods=["GET"]),
+    Route("/v2/images", images.create, methods=["POST"]),
+    Route(IMG, images.show, methods=["GET"]),
+    Route(IMG, images.update, methods=["PATCH"]),
+    Route(IMG, images.delete, methods=["DELETE"]),
+    Route(IMG + "/file", data.upload, methods=["PUT"]),
+    Route(IMG + "/file", data.download, methods=["GET"]),
+    Route(IMG + "/stage", data.stage, methods=["PUT"]),
+    Route(IMG + "/actions/deactivate", images.deactivate, methods=["POST"]),
+    Route(IMG + "/actions/reactivate", images.reactivate, methods=["POST"]),
+    Route(IMG + "/tags/{tag:path}", images.add_tag, methods=["PUT"]),
+    Route(IMG + "/tags/{tag:path}", images.delete_tag, methods=["DELETE"]),
+    Route(IMG + "/members", members.index, methods=["GET"]),
+    Route(IMG + "/members", members.create, methods=["POST"]),
+    Route(IMG + "/members/{member_id}", members.show, methods=["GET"]),
+    Route(IMG + "/members/{member_id}", members.update, methods=["PUT"]),
+    Route(IMG + "/members/{member_id}", members.delete, methods=["DELETE"]),
+    Route("/v2/schemas/{name:path}", discovery.schema, methods=["GET"]),
+    Route("/v2/info/import", discovery.import_info, methods=["GET"]),
+    Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),
+    Route("/v2/info/stores/detail", discovery.stores_detail, methods=["GET"]),
+    Route("/v2/info/usage", discovery.usage, methods=["GET"]),
+]

@@ -1,0 +1,33 @@
+"""GET / (300) and GET /versions (200): the version document."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from daguerre.api.requests import runtime
+
+SUPPORTED = ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.9", "2.15"]
+MULTI_STORE = ["2.8", "2.10", "2.11", "2.12", "2.13"]
+CURRENT = "2.17"
+
+
+def document(request: Request) -> dict:
+    rt = runtime(request)
+    base = rt.settings.DEFAULT.public_endpoint.rstrip("/") or str(request.base_url).rstrip("/")
+    minors = list(SUPPORTED)
+    if rt.multi_store:
+        minors += MULTI_STORE
+    minors = sorted(set(minors), key=lambda v: int(v.split(".")[1]))
+    versions = [{"id": f"v{CURRENT}", "status": "CURRENT", "links": [{"rel": "self", "href": f"{base}/v2/"}]}]
+    for minor in reversed(minors):
+        versions.append({"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": f"{base}/v2/"}]})
+    return {"versions": versions}
+
+
+async def multiple_choices(request: Request) -> Response:
+    return JSONResponse(document(request), status_code=300)
+
+
+async def versions(request: Request) -> Response:
+    return JSONResponse(document(request))

@@ -1,0 +1,164 @@
+"""Composition root: build_runtime and build_app wire every tier explicitly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from daguerre import auth
+from daguerre.api import versions
+from daguerre.api.errors import error_response, status_for
+from daguerre.api.middleware import RequestMiddleware
+from daguerre.api.routes import ROUTES
+from daguerre.db.database import Database
+from daguerre.domain.errors import DomainError, TooManyRequests
+from daguerre.policy import Policy
+from daguerre.runtime import Runtime
+from daguerre.settings import Settings, SettingsError
+from daguerre.stores.base import Store
+from daguerre.stores.filesystem import FilesystemStore
+
+log = logging.getLogger(__name__)
+
+
+def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
+    if not settings.DEFAULT.enabled_backends:
+        return {"file": FilesystemStore("file", settings.images_dir)}, "file"
+    stores: dict[str, Store] = {}
+    for name, kind in settings.DEFAULT.enabled_backends.items():
+        opts = settings.backends.get(name, {})
+        if kind == "file":
+            stores[name] = FilesystemStore(name, opts.get("filesystem_store_datadir") or settings.data_dir / "stores" / name)
+        elif kind == "rbd":
+            from daguerre.stores.rbd import RbdStore
+
+            stores[name] = RbdStore(name, pool=opts.get("rbd_store_pool", "images"),
+                                    conffile=opts.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf"),
+                                    user=opts.get("rbd_store_user", "admin"))  # fmt: skip
+        elif kind == "s3":
+            from daguerre.stores.s3 import S3Store
+
+            stores[name] = S3Store(name, endpoint_url=opts["s3_store_host"], bucket=opts["s3_store_bucket"],
+                                   access_key=opts["s3_store_access_key"], secret_key=opts["s3_store_secret_key"],
+                                   addressing_style=opts.get("s3_store_bucket_url_format", "path"))  # fmt: skip
+        else:
+            raise SettingsError(f"[DEFAULT] enabled_backends: unknown store type {kind!r} for {name}")
+    default = settings.glance_store.default_store
+    if default not in stores:
+        default = next(iter(stores))
+    return stores, default
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    stores, default = build_stores(settings)
+    return Runtime(
+        settings=settings,
+        db=Database(settings.database_url, pool_size=settings.database.pool_size),
+        policy=Policy(settings),
+        stores=stores,
+        default_store=default,
+        staging=FilesystemStore("os_glance_staging_store", settings.staging_dir),
+    )
+
+
+def check_bind(settings: Settings, host: str) -> None:
+    """Secure by default: modes that trust the caller only listen on loopback."""
+    if settings.auth.strategy == "keystone":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise SettingsError(
+            f"[auth] strategy = {settings.auth.strategy} only listens on loopback; "
+            f"refusing to bind {host}. Use [auth] strategy = keystone to serve other hosts."
+        )
+
+
+async def startup(rt: Runtime, *, migrate: bool = True) -> None:
+    from daguerre.services.data import recover_interrupted
+
+    if migrate:
+        await rt.db.upgrade()
+    for store in [*rt.stores.values(), rt.staging]:
+        if isinstance(store, FilesystemStore):
+            removed = store.reap_orphans()
+            if removed:
+                log.warning("removed %d temporary files left by crashed writers in %s", len(removed), store.root)
+    await recover_interrupted(rt)
+
+
+async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 20.0) -> None:
+    """Periodically recover transfers whose process died (expired leases, on any host)."""
+    from daguerre.services.data import recover_interrupted
+
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+        if stop.is_set():
+            return
+        try:
+            await recover_interrupted(rt)
+        except Exception:  # noqa: BLE001 - a database hiccup must not end housekeeping
+            log.exception("housekeeping failed")
+
+
+def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: int | None = None) -> Starlette:
+    rt = runtime or build_runtime(settings)
+    n_workers = settings.DEFAULT.workers if workers is None else workers
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        from daguerre.jobs.runner import worker_loop
+
+        await startup(rt)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(worker_loop(rt, stop=stop)) for _ in range(n_workers)]
+        tasks.append(asyncio.create_task(housekeeping(rt, stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await rt.close()
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        if status_for(exc) == 415 and request.method == "PATCH":
+            from daguerre.api.v2.images import PATCH_V20, PATCH_V21
+
+            headers = {"Accept-Patch": f"{PATCH_V21}, {PATCH_V20}"}
+        return error_response(status_for(exc), exc.message, request.headers.get("accept"), headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404 and request.url.path.startswith("/v") and not request.url.path.startswith("/v2"):
+            return await versions.multiple_choices(request)
+        return error_response(exc.status_code, exc.detail or "", request.headers.get("accept"), exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "An unexpected error occurred", request.headers.get("accept"))
+
+    app = Starlette(
+        routes=list(ROUTES),
+        lifespan=lifespan,
+        exception_handlers={DomainError: domain_error, HTTPException: http_error, Exception: unexpected},
+    )
+    app.state.runtime = rt
+    authenticator = auth.build(settings.auth.strategy, settings.keystone_authtoken)
+    return RequestMiddleware(app, authenticator, settings.DEFAULT.max_request_id_length)  # type: ignore[return-value]

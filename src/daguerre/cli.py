@@ -1,0 +1,145 @@
+"""The `daguerre` command: serve | worker | db upgrade/downgrade/current | stores check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from daguerre.settings import Settings, SettingsError, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    config = args.config or os.environ.get("DAGUERRE_CONFIG")
+    settings = load_settings(config)
+    if getattr(args, "data_dir", None):
+        settings.DEFAULT.data_dir = args.data_dir
+    return settings
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from daguerre.app import build_app, check_bind
+
+    settings = _settings(args)
+    host = args.host or settings.DEFAULT.bind_host
+    port = args.port or settings.DEFAULT.bind_port
+    check_bind(settings, host)
+    app = build_app(settings, workers=args.workers)
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level.lower(), access_log=False,
+                timeout_keep_alive=30, lifespan="on")  # fmt: skip
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from daguerre.app import build_runtime, startup
+    from daguerre.jobs.runner import worker_loop
+
+    settings = _settings(args)
+
+    async def main() -> None:
+        rt = build_runtime(settings)
+        await startup(rt, migrate=False)
+        try:
+            await asyncio.gather(*(worker_loop(rt) for _ in range(args.concurrency)))
+        finally:
+            await rt.close()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from daguerre.db.database import Database
+
+    settings = _settings(args)
+    db = Database(settings.database_url)
+
+    async def main() -> None:
+        try:
+            if args.action == "upgrade":
+                await db.upgrade(args.revision or "head")
+            elif args.action == "downgrade":
+                await db.downgrade(args.revision or "base")
+            print(await db.current_revision() or "(empty)")
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_stores_check(args: argparse.Namespace) -> int:
+    from daguerre.app import build_stores
+
+    settings = _settings(args)
+
+    async def main() -> int:
+        stores, default = build_stores(settings)
+        failed = 0
+        for name, store in stores.items():
+            try:
+                await store.check()
+                print(f"{name} ({store.type}){' [default]' if name == default else ''}: ok")
+            except Exception as exc:  # noqa: BLE001 - report every store, then fail
+                failed += 1
+                print(f"{name} ({store.type}): FAILED: {exc}", file=sys.stderr)
+            finally:
+                await store.close()
+        return 1 if failed else 0
+
+    return asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="daguerre", description="Daguerre image service")
+    parser.add_argument("--config", help="INI config file (Glance section/option names)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the Images API v2")
+    serve.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir")
+    serve.add_argument("--workers", type=int, default=None, help="in-process job workers")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run background job workers")
+    worker.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    worker.add_argument("--data-dir")
+    worker.add_argument("--concurrency", type=int, default=2)
+    worker.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?")
+    db.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    db.add_argument("--data-dir")
+    db.set_defaults(func=cmd_db)
+
+    stores = sub.add_parser("stores", help="store tools")
+    stores.add_argument("action", choices=["check"])
+    stores.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    stores.add_argument("--data-dir")
+    stores.set_defaults(func=cmd_stores_check)
+
+    args = parser.parse_args(argv)
+    _logging(args.log_level)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"daguerre: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Persistence: tables, the database handle, repositories (the only SQL), migrations."""

@@ -1,0 +1,1 @@
+"""Durable background work: a jobs table, leases, and the steps workers run."""

@@ -1,0 +1,155 @@
+"""Workers: claim jobs with a lease, run their handler, renew the lease while it runs.
+
+In-process workers start with the API server by default; `daguerre worker` runs the same loop in
+other processes or on other machines sharing the database and stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+
+from daguerre.jobs import queue
+from daguerre.jobs.queue import Job
+from daguerre.runtime import Runtime
+from daguerre.stores.base import StoreNotFound
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60.0
+Handler = Callable[[Runtime, Job], Awaitable[None]]
+FailureHook = Callable[[Runtime, Job, str], Awaitable[None]]
+
+
+class Permanent(Exception):
+    """A job failure that retrying cannot fix (bad input, refused image)."""
+
+
+_HANDLERS: dict[str, tuple[Handler, FailureHook | None]] = {}
+
+
+def handler(kind: str, on_failure: FailureHook | None = None) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[kind] = (fn, on_failure)
+        return fn
+
+    return register
+
+
+@handler("delete-data")
+async def _delete_data(rt: Runtime, job: Job) -> None:
+    store_id = job.payload["store"]
+    if store_id not in rt.stores:
+        raise Permanent(f"store {store_id} is not configured here")
+    try:
+        await rt.stores[store_id].delete(job.payload["key"])
+    except StoreNotFound:
+        pass
+
+
+@handler("delete-staging")
+async def _delete_staging(rt: Runtime, job: Job) -> None:
+    try:
+        await rt.staging.delete(job.payload["key"])
+    except StoreNotFound:
+        pass
+
+
+def kinds() -> list[str]:
+    return list(_HANDLERS)
+
+
+async def _execute(rt: Runtime, job: Job) -> None:
+    fn, on_failure = _HANDLERS[job.kind]
+
+    async def keep_lease() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            async with rt.db.write() as conn:
+                await queue.renew(conn, job.id, rt.process_id, LEASE_SECONDS)
+
+    renewer = asyncio.create_task(keep_lease())
+    try:
+        await fn(rt, job)
+    except asyncio.CancelledError:
+        # Shutdown: leave the row running; its lease expires and another worker resumes it.
+        raise
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
+        message = str(exc) or type(exc).__name__
+        permanent = isinstance(exc, Permanent) or job.attempts >= job.max_attempts
+        log.warning("job %s (%s) failed (attempt %d): %s", job.id, job.kind, job.attempts, message,
+                    exc_info=not isinstance(exc, Permanent))  # fmt: skip
+        if permanent and on_failure is not None:
+            try:
+                await on_failure(rt, job, message)
+            except Exception:  # noqa: BLE001
+                log.exception("failure hook of job %s failed", job.id)
+        async with rt.db.write() as conn:
+            await queue.fail(conn, job.id, message, retry_in=None if permanent else 2.0**job.attempts)
+        return
+    finally:
+        renewer.cancel()
+        try:
+            await renewer
+        except asyncio.CancelledError:
+            pass
+    async with rt.db.write() as conn:
+        await queue.finish(conn, job.id)
+
+
+async def run_now(rt: Runtime, job_id: str) -> bool:
+    """Run one specific job in this task if it can be claimed; False if someone else has it."""
+    async with rt.db.write() as conn:
+        job = await queue.claim(conn, rt.process_id, LEASE_SECONDS, kinds(), job_id=job_id)
+    if job is None:
+        return False
+    await _execute(rt, job)
+    return True
+
+
+async def run_one(rt: Runtime) -> bool:
+    async with rt.db.write() as conn:
+        job = await queue.claim(conn, rt.process_id, LEASE_SECONDS, kinds())
+    if job is None:
+        return False
+    await _execute(rt, job)
+    return True
+
+
+async def worker_loop(rt: Runtime, *, poll: float = 0.5, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            worked = await run_one(rt)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a broken database connection must not kill the worker
+            log.exception("worker loop error")
+            worked = False
+        if not worked:
+            try:
+                await asyncio.wait_for(stop.wait(), poll)
+            except TimeoutError:
+                pass
+
+
+def dead_local_owner(owner: str | None, me: str) -> bool:
+    """A lease held by a process on this host that no longer exists (or by our own past life)."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or owner == me:
+        return False
+    if int(pid_text) == os.getpid():
+        return True  # same pid, different boot token: a previous incarnation
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,3 @@
+from daguerre.policy.enforcer import Policy
+
+__all__ = ["Policy"]

@@ -1,0 +1,57 @@
+"""Policy enforcement through oslo.policy, so operators' policy.yaml/json files work unchanged."""
+
+from __future__ import annotations
+
+import logging
+
+from oslo_config import cfg
+from oslo_policy import opts as policy_opts
+from oslo_policy import policy as oslo_policy
+
+from daguerre.context import RequestContext
+from daguerre.domain.errors import Forbidden
+from daguerre.policy.rules import RULES
+from daguerre.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Policy:
+    def __init__(self, settings: Settings):
+        conf = cfg.ConfigOpts()
+        conf([], project="daguerre", default_config_files=[], default_config_dirs=[])
+        opts = settings.oslo_policy
+        policy_opts.set_defaults(conf)
+        if "enforce_scope" in conf.oslo_policy:  # newer oslo.policy always enforces scope
+            conf.set_override("enforce_scope", opts.enforce_scope, group="oslo_policy")
+        conf.set_override("enforce_new_defaults", opts.enforce_new_defaults, group="oslo_policy")
+        if opts.policy_file:
+            conf.set_override("policy_file", opts.policy_file, group="oslo_policy")
+        self._enforcer = oslo_policy.Enforcer(conf, policy_file=opts.policy_file or None)
+        self._enforcer.register_defaults(
+            [oslo_policy.RuleDefault(name, check, scope_types=list(scopes) or None) for name, check, scopes in RULES]
+        )
+        self._enforcer.load_rules()
+
+    @staticmethod
+    def _creds(ctx: RequestContext) -> dict:
+        ident = ctx.identity
+        return {
+            "user_id": ident.user_id,
+            "project_id": ident.project_id,
+            "roles": sorted(ident.roles),
+            "system_scope": ident.system_scope,
+            "domain_id": ident.domain_id,
+            "is_admin_project": ident.is_admin_project,
+        }
+
+    def check(self, ctx: RequestContext, rule: str, target: dict | None = None) -> bool:
+        target = target if target is not None else {"project_id": ctx.project_id}
+        try:
+            return bool(self._enforcer.enforce(rule, target, self._creds(ctx), do_raise=False))
+        except oslo_policy.InvalidScope:
+            return False
+
+    def authorize(self, ctx: RequestContext, rule: str, target: dict | None = None) -> None:
+        if not self.check(ctx, rule, target):
+            raise Forbidden(f"You are not authorized to complete {rule} action.")

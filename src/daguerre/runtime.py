@@ -1,0 +1,38 @@
+"""Everything a service function needs, built once by app.build_runtime and passed explicitly."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+from daguerre.db.database import Database
+from daguerre.policy import Policy
+from daguerre.settings import Settings
+from daguerre.stores.base import Store
+from daguerre.stores.filesystem import FilesystemStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    policy: Policy
+    stores: dict[str, Store]
+    default_store: str
+    staging: FilesystemStore
+    # Identifies this process in leases: host, pid and a boot token (pids get reused).
+    process_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
+
+    def store(self, store_id: str | None = None) -> Store:
+        return self.stores[store_id or self.default_store]
+
+    @property
+    def multi_store(self) -> bool:
+        return bool(self.settings.DEFAULT.enabled_backends)
+
+    async def close(self) -> None:
+        for store in self.stores.values():
+            await store.close()
+        await self.db.dispose()

@@ -1,0 +1,1 @@
+"""One public function per API operation: authorize → load → stream → store → record → commit."""
