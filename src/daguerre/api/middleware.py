@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 _VERSIONED = re.compile(r"^/v2(?:\.\d+)?(/.*)?$")
 _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
 # Paths answered without identity: version discovery and the dashboard's static files.
-_PUBLIC = re.compile(r"^/(versions/?)?$|^/healthcheck$|^/static/")
+# Unknown version prefixes (/v1/..., /v3) get the versions document before any auth, as Glance's
+# version negotiation sits in front of its authentication.
+_PUBLIC = re.compile(r"^/(versions/?)?$|^/healthcheck$|^/static/|^/v(?!2(?:\.\d+)?(?:/|$))")
 
 
 class RequestMiddleware:
@@ -61,7 +63,7 @@ class RequestMiddleware:
                 await error_response(501, f"Method {scope['method']} is not implemented", accept)(scope, receive, send_wrapper)
                 return
             self._negotiate_version(scope, headers)
-            if not _PUBLIC.match(scope["path"]) or scope["path"].startswith("/v2"):
+            if not _PUBLIC.match(scope["path"]):
                 try:
                     identity = await self.auth.authenticate(headers)
                 except Unauthenticated as exc:

@@ -82,7 +82,7 @@ def _check_introspected(rt: Runtime, ctx: RequestContext, keys: list[str], tgt: 
 async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Image:
     if not isinstance(body, dict):
         raise Invalid("Image create body must be a JSON object")
-    _check_keys_writable(list(body))
+    _check_keys_writable([k for k in body if k != "id"])
     _validate(rt, body)
     owner = body.get("owner") or ctx.project_id
     if owner != ctx.project_id and not ctx.is_admin:

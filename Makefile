@@ -1,0 +1,45 @@
+# Daguerre developer entry points. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+HOST ?= 127.0.0.1
+PORT ?= 9292
+DATA ?= ./data
+
+.PHONY: help install run test test-quick test-postgres test-ceph test-tempest lint fmt bench bench-quick fuzz clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install: ## install what is missing (Debian qemu-utils, venv, Python packages)
+	@scripts/bootstrap.sh
+
+run: install ## serve the Images API v2 on 127.0.0.1:9292 (SQLite + files under ./data)
+	$(VENV)/bin/daguerre serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+test: install ## install and run the whole suite (PostgreSQL, Ceph and Tempest included)
+	@scripts/test-all.sh
+
+test-quick: install ## the inner loop: everything but Ceph, Tempest and slow tests
+	$(PYTEST) -q -m "not slow and not ceph and not tempest" -x
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+fmt: install ## format the code
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+bench: install ## full benchmark run; writes bench/results and docs/PERFORMANCE.md
+	$(PY) bench/run.py
+
+bench-quick: install ## small benchmark smoke run
+	$(PY) bench/run.py --quick
+
+fuzz: install ## long fuzzing run of the format inspectors
+	DAGUERRE_FUZZ_EXAMPLES=$${DAGUERRE_FUZZ_EXAMPLES:-20000} $(PYTEST) -q tests/formats -k fuzz
+
+clean: ## remove local data and caches
+	rm -rf $(DATA) .pytest_cache .ruff_cache

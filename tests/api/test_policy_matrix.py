@@ -1,0 +1,98 @@
+"""Table-driven policy matrix: role × action × ownership × visibility → status."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from conftest import Actor
+
+OWNER = "matrix-owner"
+
+ROLES = {
+    "admin": "admin,member,reader",
+    "member": "member,reader",
+    "reader": "reader",
+}
+
+# (role, same project as the owner?, visibility) → expected status, per action.
+ACTIONS = ["show", "download", "update", "delete", "upload", "deactivate", "add_member"]
+
+
+def expected(role: str, own: bool, vis: str, action: str) -> int:
+    admin = role == "admin"
+    visible = admin or own or vis in ("public", "community")
+    if not visible:
+        return 404
+    if action == "show":
+        return 200
+    if action == "download":
+        return 200 if (admin or role == "member") else 403
+    if action == "add_member":
+        if vis != "shared":
+            return 403
+        return 200 if admin or (own and role == "member") else 403
+    if action == "upload":
+        return 409 if admin or (own and role == "member") else 403  # image already active
+    if action in ("update", "delete", "deactivate"):
+        return (200 if action == "update" else 204) if admin or (own and role == "member") else 403
+    raise AssertionError(action)
+
+
+CASES = [
+    (role, own, vis, action)
+    for role in ROLES
+    for own in (True, False)
+    for vis in ("private", "shared", "public", "community")
+    for action in ACTIONS
+]
+
+
+@pytest.fixture(scope="module")
+def owner_admin(trusted_server) -> Actor:  # noqa: ANN001
+    return Actor(trusted_server.url, OWNER, "admin,member,reader")
+
+
+@pytest.mark.parametrize(("role", "own", "vis", "action"), CASES)
+def test_matrix(trusted_server, owner_admin: Actor, role: str, own: bool, vis: str, action: str) -> None:  # noqa: ANN001
+    image = owner_admin.create(name=f"m-{vis}", visibility=vis)
+    iid = image["id"]
+    assert owner_admin.upload(iid, b"payload").status_code == 204
+    caller = Actor(trusted_server.url, OWNER if own else f"stranger-{uuid.uuid4().hex[:6]}", ROLES[role])
+    calls = {
+        "show": lambda: caller.get(f"/v2/images/{iid}"),
+        "download": lambda: caller.get(f"/v2/images/{iid}/file"),
+        "update": lambda: caller.patch(iid, [{"op": "replace", "path": "/name", "value": "changed"}]),
+        "delete": lambda: caller.delete(f"/v2/images/{iid}"),
+        "upload": lambda: caller.upload(iid, b"more"),
+        "deactivate": lambda: caller.post(f"/v2/images/{iid}/actions/deactivate"),
+        "add_member": lambda: caller.post(f"/v2/images/{iid}/members", json={"member": "someone"}),
+    }
+    r: httpx.Response = calls[action]()
+    assert r.status_code == expected(role, own, vis, action), r.text
+
+
+def test_operator_policy_file(tmp_path) -> None:  # noqa: ANN001
+    from daguerre.testing.server import ServerProcess
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('"add_image": "role:admin"\n"publicize_image": "role:admin or role:member"\n')
+    server = ServerProcess(tmp_path / "data", env={
+        "DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_OSLO_POLICY__POLICY_FILE": str(policy)}).start()  # fmt: skip
+    try:
+        member = Actor(server.url, "p1", "member,reader")
+        admin = Actor(server.url, "p1", "admin,member,reader")
+        assert member.post("/v2/images", json={}).status_code == 403
+        image = admin.create()
+        r = member.patch(image["id"], [{"op": "replace", "path": "/visibility", "value": "public"}])
+        assert r.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_system_scope_token_is_refused(trusted_server) -> None:  # noqa: ANN001
+    caller = Actor(trusted_server.url, "sys", "admin,member,reader")
+    caller.client.headers["OpenStack-System-Scope"] = "all"
+    assert caller.post("/v2/images", json={}).status_code == 403

@@ -1,0 +1,94 @@
+"""Shared fixtures: real servers on loopback, and identities to act as."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from daguerre.testing.server import ServerProcess
+
+
+@pytest.fixture(scope="session")
+def trusted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server trusting keystonemiddleware-style identity headers, so tests can be anyone."""
+    server = ServerProcess(
+        tmp_path_factory.mktemp("trusted"),
+        env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_DEFAULT__IMAGE_SIZE_CAP": str(64 * 2**20),
+             "DAGUERRE_DEFAULT__IMAGE_TAG_QUOTA": "20", "DAGUERRE_DEFAULT__IMAGE_PROPERTY_QUOTA": "30",
+             "DAGUERRE_DEFAULT__IMAGE_MEMBER_QUOTA": "5"},
+    ).start()  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def noauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path_factory.mktemp("noauth")).start()
+    yield server
+    server.stop()
+
+
+class Actor:
+    """An httpx client that speaks as one project with some roles (trusted-headers mode)."""
+
+    def __init__(self, base_url: str, project: str, roles: str, user: str | None = None):
+        self.project = project
+        self.headers = {
+            "X-Identity-Status": "Confirmed",
+            "X-Project-Id": project,
+            "X-User-Id": user or f"user-of-{project}",
+            "X-Roles": roles,
+            "Accept": "application/json",
+        }
+        self.client = httpx.Client(base_url=base_url, headers=self.headers, timeout=60)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - delegate get/post/... to httpx
+        return getattr(self.client, name)
+
+    def create(self, **body) -> dict:  # noqa: ANN003
+        body.setdefault("disk_format", "raw")
+        body.setdefault("container_format", "bare")
+        r = self.client.post("/v2/images", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def upload(self, image_id: str, data: bytes) -> httpx.Response:
+        return self.client.put(
+            f"/v2/images/{image_id}/file", content=data, headers={"Content-Type": "application/octet-stream"}
+        )
+
+    def patch(self, image_id: str, ops: list[dict], media: str = "application/openstack-images-v2.1-json-patch"):  # noqa: ANN201
+        return self.client.patch(f"/v2/images/{image_id}", json=ops, headers={"Content-Type": media})
+
+
+@pytest.fixture
+def project() -> str:
+    return f"proj-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def member(trusted_server: ServerProcess, project: str) -> Actor:
+    return Actor(trusted_server.url, project, "member,reader")
+
+
+@pytest.fixture
+def other(trusted_server: ServerProcess) -> Actor:
+    return Actor(trusted_server.url, f"other-{uuid.uuid4().hex[:8]}", "member,reader")
+
+
+@pytest.fixture
+def reader(trusted_server: ServerProcess, project: str) -> Actor:
+    return Actor(trusted_server.url, project, "reader")
+
+
+@pytest.fixture
+def admin(trusted_server: ServerProcess) -> Actor:
+    return Actor(trusted_server.url, "admin-project", "admin,member,reader")
+
+
+@pytest.fixture
+def anon(trusted_server: ServerProcess) -> httpx.Client:
+    return httpx.Client(base_url=trusted_server.url, headers={"Accept": "application/json"}, timeout=30)
