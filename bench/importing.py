@@ -48,6 +48,10 @@ class FileServer:
             self.proc.wait(timeout=10)
 
 
+class NotAvailable(RuntimeError):
+    """The endpoint does not offer web-download import (yet)."""
+
+
 def import_once(api: Api, uri: str, raw_size: int, timeout: float) -> dict:
     iid = api.create_image(name="bench-import", disk_format="qcow2")
     t0 = time.perf_counter()
@@ -55,6 +59,8 @@ def import_once(api: Api, uri: str, raw_size: int, timeout: float) -> dict:
                                   {"method": {"name": "web-download", "uri": uri}})
     if status != 202:
         api.delete_image(iid)
+        if status in (404, 405, 501):
+            raise NotAvailable(f"POST /import answered {status}: web-download import not available")
         raise RuntimeError(f"import: HTTP {status} {body!r}")
     img: dict = {}
     seen_importing = False

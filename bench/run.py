@@ -161,6 +161,8 @@ class Run:
             "[import_filtering_opts]\n"
             f"allowed_ports = {self.fileserver_port}\n"
             "allowed_hosts = 127.0.0.1\n"
+            "allowed_networks = 127.0.0.1/32\n"
+            "rate_limit_per_minute = 0\n"
             "[image_import_opts]\n"
             "image_import_plugins = image_conversion\n"
             "[image_conversion]\n"
@@ -437,6 +439,8 @@ class Run:
                 raise SystemExit(f"unknown section {name}")
             try:
                 fn()
+            except importing.NotAvailable as e:
+                self.note(f"section {name} skipped: {e}")
             except Exception as e:  # noqa: BLE001 - one failed section must not lose the others
                 traceback.print_exc()
                 self.res["errors"].append({"section": name, "error": f"{type(e).__name__}: {e}"})
