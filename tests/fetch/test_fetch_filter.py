@@ -11,6 +11,8 @@ import ipaddress
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from daguerre.fetch import (
     FetchLimits,
@@ -403,3 +405,53 @@ async def test_system_resolver_uses_trailing_dot(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", failing)
     with pytest.raises(ResolutionError):
         await SystemResolver().resolve("nowhere.example")
+
+
+# --- properties over the whole IPv4 space ----------------------------------------------
+
+ipv4s = st.integers(min_value=0, max_value=2**32 - 1).map(ipaddress.IPv4Address)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ipv4s)
+async def test_dotted_quad_refused_exactly_when_non_public(address):
+    url = f"http://{address}/"
+    if classify(address) is None:
+        checked = await check_url(url, FilterOptions(), resolver())
+        assert checked.addresses == (str(address),)
+    else:
+        with pytest.raises(URLRefused):
+            await check_url(url, FilterOptions(), resolver())
+
+
+@settings(max_examples=300, deadline=None)
+@given(ipv4s, st.sampled_from(["decimal", "hex", "octal", "short", "hexdotted"]))
+async def test_non_canonical_spellings_always_refused(address, spelling):
+    n = int(address)
+    octets = address.packed
+    host = {
+        "decimal": str(n),
+        "hex": hex(n),
+        "octal": "0" + oct(n)[2:],
+        "short": f"{octets[0]}.{n & 0xFFFFFF}",
+        "hexdotted": ".".join(hex(o) for o in octets),
+    }[spelling]
+    allowed = FilterOptions(allowed_networks=("0.0.0.0/0",))  # even when every address is allowed
+    with pytest.raises(URLRefused):
+        await check_url(f"http://{host}/", allowed, resolver())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ipv4s.filter(lambda a: classify(a) is not None), st.sampled_from(["mapped", "compat", "nat64", "6to4"])
+)
+async def test_ipv6_forms_embedding_non_public_ipv4_refused(address, form):
+    n = int(address)
+    v6 = {
+        "mapped": ipaddress.IPv6Address((0xFFFF << 32) | n),
+        "compat": ipaddress.IPv6Address(n),
+        "nat64": ipaddress.IPv6Address((0x64FF9B << 96) | n),
+        "6to4": ipaddress.IPv6Address((0x2002 << 112) | (n << 80) | 1),
+    }[form]
+    with pytest.raises(URLRefused):
+        await check_url(f"http://[{v6}]/", FilterOptions(), resolver())

@@ -31,11 +31,13 @@ class SystemResolver:
     applies a search domain.
     """
 
-    def __init__(self, timeout: float = 10.0) -> None:
+    def __init__(self, timeout: float = 10.0, trailing_dot: bool = True) -> None:
         self.timeout = timeout
+        # Glance parity. With the dot, names found only in /etc/hosts may not resolve.
+        self.trailing_dot = trailing_dot
 
     async def resolve(self, host: str) -> list[str]:
-        name = host if host.endswith(".") else host + "."
+        name = host if host.endswith(".") or not self.trailing_dot else host + "."
         try:
             async with asyncio.timeout(self.timeout):
                 infos = await asyncio.to_thread(
