@@ -17,7 +17,9 @@ MiB = 1024 * 1024
 
 
 def qemu_img(*args: str) -> None:
-    subprocess.run([QEMU_IMG, *args], check=True, capture_output=True)
+    res = subprocess.run([QEMU_IMG, *args], capture_output=True)
+    if res.returncode:
+        raise RuntimeError(f"qemu-img {' '.join(args)} failed: {res.stderr.decode(errors='replace')}")
 
 
 def qemu_info(path: Path, fmt: str) -> dict:
@@ -165,3 +167,36 @@ def vmdk_gd_at_end(src: bytes) -> bytes:
     body += b"\0" * (-len(body) % 512)
     marker = struct.pack("<QII", 1, 0, 3).ljust(512, b"\0")
     return bytes(body) + marker + footer + bytes(512)
+
+
+def build_luks1(payload_size: int = 1024 * 1024) -> bytes:
+    """A LUKS1 header laid out like cryptsetup/qemu write it (used when
+    qemu-img cannot create one: its PBKDF2 timing needs per-thread CPU clocks)."""
+    key_bytes = 64
+    stripes = 4000
+    km_sectors = (key_bytes * stripes + 511) // 512
+    slot_offsets = []
+    off = 4096 // 512
+    for _ in range(8):
+        slot_offsets.append(off)
+        off += (km_sectors + 7) // 8 * 8
+    payload_offset = (off + 7) // 8 * 8
+    h = bytearray(592)
+    h[0:6] = b"LUKS\xba\xbe"
+    struct.pack_into(">H", h, 6, 1)
+    h[8:40] = b"aes".ljust(32, b"\0")
+    h[40:72] = b"xts-plain64".ljust(32, b"\0")
+    h[72:104] = b"sha256".ljust(32, b"\0")
+    struct.pack_into(">II", h, 104, payload_offset, key_bytes)
+    h[112:132] = bytes(range(20))
+    h[132:164] = bytes(range(32))
+    struct.pack_into(">I", h, 164, 1000)
+    h[168:208] = str(uuid.UUID(int=7)).encode().ljust(40, b"\0")
+    for i in range(8):
+        s = 208 + 48 * i
+        active = 0x00AC71F3 if i == 0 else 0x0000DEAD
+        struct.pack_into(">II", h, s, active, 1000 if i == 0 else 0)
+        struct.pack_into(">II", h, s + 40, slot_offsets[i], stripes)
+    img = bytearray(payload_offset * 512 + payload_size)
+    img[:592] = h
+    return bytes(img)

@@ -169,7 +169,9 @@ def judge(verdict: Verdict, claimed_disk_format: str, policy: SafetyPolicy) -> V
         if (
             ctype is not None
             and ctype.lower() not in allowed
-            and not any(f.check == "vmdk.create_type" for f in failures)
+            and not any(
+                f.check in ("vmdk.create_type", "vmdk.text_descriptor", "vmdk.cowd") for f in failures
+            )
         ):
             failures.append(SafetyFailure("vmdk.create_type", f"VMDK create type {ctype!r} is not allowed"))
     if verdict.virtual_size is not None and verdict.virtual_size > policy.max_virtual_size:
