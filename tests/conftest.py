@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
@@ -29,39 +30,6 @@ def noauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server = ServerProcess(tmp_path_factory.mktemp("noauth")).start()
     yield server
     server.stop()
-
-
-class Actor:
-    """An httpx client that speaks as one project with some roles (trusted-headers mode)."""
-
-    def __init__(self, base_url: str, project: str, roles: str, user: str | None = None):
-        self.project = project
-        self.headers = {
-            "X-Identity-Status": "Confirmed",
-            "X-Project-Id": project,
-            "X-User-Id": user or f"user-of-{project}",
-            "X-Roles": roles,
-            "Accept": "application/json",
-        }
-        self.client = httpx.Client(base_url=base_url, headers=self.headers, timeout=60)
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - delegate get/post/... to httpx
-        return getattr(self.client, name)
-
-    def create(self, **body) -> dict:  # noqa: ANN003
-        body.setdefault("disk_format", "raw")
-        body.setdefault("container_format", "bare")
-        r = self.client.post("/v2/images", json=body)
-        assert r.status_code == 201, r.text
-        return r.json()
-
-    def upload(self, image_id: str, data: bytes) -> httpx.Response:
-        return self.client.put(
-            f"/v2/images/{image_id}/file", content=data, headers={"Content-Type": "application/octet-stream"}
-        )
-
-    def patch(self, image_id: str, ops: list[dict], media: str = "application/openstack-images-v2.1-json-patch"):  # noqa: ANN201
-        return self.client.patch(f"/v2/images/{image_id}", json=ops, headers={"Content-Type": media})
 
 
 @pytest.fixture

@@ -154,11 +154,15 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "An unexpected error occurred", request.headers.get("accept"))
 
+    from daguerre import web
+
     app = Starlette(
-        routes=list(ROUTES),
+        routes=[*ROUTES, *web.ROUTES],
         lifespan=lifespan,
         exception_handlers={DomainError: domain_error, HTTPException: http_error, Exception: unexpected},
     )
     app.state.runtime = rt
     authenticator = auth.build(settings.auth.strategy, settings.keystone_authtoken)
+    # The dashboard authenticates its own (cookie-based) sessions with the same strategy.
+    app.state.authenticator = authenticator
     return RequestMiddleware(app, authenticator, settings.DEFAULT.max_request_id_length)  # type: ignore[return-value]

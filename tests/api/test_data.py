@@ -7,7 +7,7 @@ import os
 import socket
 import time
 
-from conftest import Actor
+from actors import Actor
 
 
 def test_upload_download_roundtrip(member: Actor) -> None:

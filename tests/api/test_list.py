@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Actor
+from actors import Actor
 
 
 @pytest.fixture

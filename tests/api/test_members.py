@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Actor
+from actors import Actor
 
 
 def test_member_lifecycle(member: Actor, other: Actor, admin: Actor) -> None:

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from conftest import Actor
+from actors import Actor
 
 OWNER = "matrix-owner"
 

@@ -23,7 +23,8 @@ _KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}
 # Paths answered without identity: version discovery and the dashboard's static files.
 # Unknown version prefixes (/v1/..., /v3) get the versions document before any auth, as Glance's
 # version negotiation sits in front of its authentication.
-_PUBLIC = re.compile(r"^/(versions/?)?$|^/healthcheck$|^/static/|^/v(?!2(?:\.\d+)?(?:/|$))")
+# The dashboard (/ui) authenticates its own cookie sessions.
+_PUBLIC = re.compile(r"^/(versions/?)?$|^/healthcheck$|^/ui(/|$)|^/v(?!2(?:\.\d+)?(?:/|$))")
 
 
 class RequestMiddleware:

@@ -1,0 +1,11 @@
+import pytest
+
+from daguerre.testing.repo_suite import RepoSuite
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgreSQL(RepoSuite):
+    @pytest.fixture
+    def db(self, pg_db):  # noqa: ANN001, ANN201
+        return pg_db

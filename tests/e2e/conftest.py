@@ -1,0 +1,1 @@
+from pg_fixtures import pg_url  # noqa: F401
