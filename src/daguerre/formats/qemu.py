@@ -223,15 +223,18 @@ async def qemu_img_convert(
         if progress is None:
             return
         pending.extend(chunk)
-        last = None
-        for m in _PROGRESS.finditer(pending):
-            last = m
-        if last is not None:
-            del pending[: last.end()]
-            with contextlib.suppress(Exception):
-                progress(min(1.0, float(last.group(1)) / 100.0))
-        elif len(pending) > 4096:
-            del pending[:-64]
+        text = bytes(pending)
+        matches = list(_PROGRESS.finditer(text))
+        if not matches:
+            if len(pending) > 4096:
+                del pending[:-64]
+            return
+        del pending[: matches[-1].end()]
+        value = min(1.0, float(matches[-1].group(1)) / 100.0)
+        try:
+            progress(value)
+        except Exception:  # a broken callback must not leave qemu-img running unattended
+            log.exception("qemu-img convert progress callback failed")
 
     try:
         await _run(args, limits, on_stdout)
