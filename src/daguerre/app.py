@@ -85,16 +85,36 @@ def check_bind(settings: Settings, host: str) -> None:
 
 
 async def startup(rt: Runtime, *, migrate: bool = True) -> None:
+    from daguerre.jobs import imports  # noqa: F401 - registers the import job handler
+    from daguerre.jobs.runner import release_dead_local
     from daguerre.services.data import recover_interrupted
 
     if migrate:
         await rt.db.upgrade()
+    released = await release_dead_local(rt)
+    if released:
+        log.warning("resuming %d jobs whose worker process died", released)
     for store in [*rt.stores.values(), rt.staging]:
         if isinstance(store, FilesystemStore):
             removed = store.reap_orphans()
             if removed:
                 log.warning("removed %d temporary files left by crashed writers in %s", len(removed), store.root)
     await recover_interrupted(rt)
+    await _sweep_work_dir(rt)
+
+
+async def _sweep_work_dir(rt: Runtime) -> None:
+    """Temporaries of jobs that no longer exist (finished, failed, or never recorded)."""
+    import sqlalchemy as sa
+
+    from daguerre.db.schema import jobs
+    from daguerre.jobs.imports import work_dir
+
+    async with rt.db.read() as conn:
+        live = {r[0] for r in await conn.execute(sa.select(jobs.c.id).where(jobs.c.state.in_(["ready", "running"])))}
+    for path in work_dir(rt).iterdir():
+        if path.name.split(".")[0] not in live:
+            path.unlink(missing_ok=True)
 
 
 async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 20.0) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from daguerre.api import versions
-from daguerre.api.v2 import data, discovery, images, members
+from daguerre.api.v2 import data, discovery, images, members, tasks
 
 IMG = "/v2/images/{image_id}"
 
@@ -30,6 +30,12 @@ ROUTES = [
     Route(IMG + "/members/{member_id}", members.show, methods=["GET"]),
     Route(IMG + "/members/{member_id}", members.update, methods=["PUT"]),
     Route(IMG + "/members/{member_id}", members.delete, methods=["DELETE"]),
+    Route(IMG + "/import", tasks.import_image, methods=["POST"]),
+    Route(IMG + "/tasks", tasks.image_tasks, methods=["GET"]),
+    Route("/v2/tasks", tasks.index, methods=["GET"]),
+    Route("/v2/tasks", tasks.create, methods=["POST"]),
+    Route("/v2/tasks/{task_id}", tasks.show, methods=["GET"]),
+    Route("/v2/tasks/{task_id}", tasks.delete, methods=["DELETE"]),
     Route("/v2/schemas/{name:path}", discovery.schema, methods=["GET"]),
     Route("/v2/info/import", discovery.import_info, methods=["GET"]),
     Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),

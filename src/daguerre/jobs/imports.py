@@ -1,0 +1,356 @@
+"""The import job: bring the bytes in, check them, convert, learn what they are, store, activate.
+
+Steps, in order (each safe to run again after a crash: a retried job starts over from the bytes
+it still has, and every temporary lives under work/<job id>.*):
+  1. acquire  web-download (SSRF-hardened fetch) or the staged file of glance-direct, decompressed
+              on the way when the plugin is on, and inspected as the bytes flow;
+  2. judge    the inspector's verdict against the claimed disk_format (format-safety rules);
+  3. convert  qemu-img info re-check, then qemu-img convert to [image_conversion] output_format,
+              and the output inspected again;
+  4. describe introspection facts and injected metadata become properties;
+  5. store    hashed while streaming into the store; the image becomes active in one transaction
+              that also drops the lock, completes the task and removes the staged data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daguerre.db import images as image_repo
+from daguerre.db import tasks as task_repo
+from daguerre.decompress import DecompressionRefused, DecompressLimits, decompress, sniff
+from daguerre.domain import image as img
+from daguerre.domain.image import Image, Location
+from daguerre.domain.task import FAILURE, PROCESSING, SUCCESS
+from daguerre.fetch.client import AuditInfo, FetchError, FetchLimits, open_url
+from daguerre.fetch.filter import URLRefused
+from daguerre.fetch.resolver import SystemResolver
+from daguerre.formats import FormatRefused, Inspector, Verdict, inspect_file, judge
+from daguerre.formats.qemu import QemuError, QemuLimits, qemu_img_convert, qemu_img_info, recheck_info
+from daguerre.jobs import queue as job_queue
+from daguerre.jobs.queue import Job
+from daguerre.jobs.runner import Permanent, handler
+from daguerre.runtime import Runtime
+from daguerre.services.data import safety_policy
+from daguerre.services.imports import FAILED_IMPORT, IMPORTING_TO, LOCK
+from daguerre.stores.base import StoreNotFound
+from daguerre.stores.streams import CHUNK, DigestingStream, LimitExceeded
+
+log = logging.getLogger(__name__)
+MiB = 2**20
+
+# Formats qemu-img can read and convert from; others (iso, ami/aki/ari) pass through unconverted.
+CONVERTIBLE = {"qcow2", "vmdk", "vhd", "vhdx", "vdi", "raw", "ploop"}
+
+
+def work_dir(rt: Runtime) -> Path:
+    path = rt.settings.data_dir / "work"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def clean_work(rt: Runtime, job_id: str) -> None:
+    for p in work_dir(rt).glob(f"{job_id}.*"):
+        p.unlink(missing_ok=True)
+
+
+@dataclass
+class Progress:
+    rt: Runtime
+    task_id: str
+    last_mib: int = -1
+    notes: list[str] = field(default_factory=list)
+
+    async def report(self, message: str) -> None:
+        async with self.rt.db.write() as conn:
+            await task_repo.update(conn, self.task_id, message=message)
+
+
+async def _file_chunks(path: Path, size: int = CHUNK) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            data = await loop.run_in_executor(None, f.read, size)
+            if not data:
+                return
+            yield data
+
+
+async def _maybe_decompress(rt: Runtime, chunks: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """Decompress when the plugin is on and the first bytes say so; never recursively."""
+    first = b""
+    async for first in chunks:
+        if first:
+            break
+    if not first:
+        return
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield first
+        async for c in chunks:
+            yield c
+
+    kind = sniff(first[:512]) if "image_decompression" in rt.settings.image_import_opts.image_import_plugins else None
+    if kind is None:
+        async for c in replay():
+            yield c
+        return
+    log.info("decompressing %s input", kind)
+    async for c in decompress(replay(), kind, DecompressLimits(max_output=limit)):
+        yield c
+
+
+async def _write(path: Path, chunks: AsyncIterator[bytes], inspector: Inspector, limit: int) -> int:
+    loop = asyncio.get_running_loop()
+    written = 0
+    with open(path, "wb", buffering=0) as f:
+        async for chunk in chunks:
+            written += len(chunk)
+            if written > limit:
+                raise Permanent(f"Image exceeds image_size_cap of {limit} bytes")
+            inspector.feed(chunk)
+            await loop.run_in_executor(None, f.write, chunk)
+        await loop.run_in_executor(None, os.fsync, f.fileno())
+    return written
+
+
+async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progress: Progress) -> Verdict:
+    """Step 1: the source bytes into ``dest``, decompressed if asked, inspected on the way."""
+    p = job.payload
+    cap = rt.settings.DEFAULT.image_size_cap
+    fetch_cap = rt.settings.import_filtering_opts.max_download_size or cap
+    inspector = Inspector(safety_policy(rt))
+    if p["method"] == "web-download":
+        f = rt.settings.import_filtering_opts
+        from daguerre.services.imports import filter_options
+
+        audit = AuditInfo(user=p.get("user_id"), project=p.get("project_id"), image=image_id, request_id=p.get("request_id"))
+        limits = FetchLimits(max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout)
+        resolver = getattr(rt, "resolver", None) or SystemResolver()
+        try:
+            async with open_url(p["uri"], filter_options(rt), limits, resolver, audit) as download:
+                await progress.report(f"Downloading from {download.final_url}")
+                await _write(dest, _maybe_decompress(rt, download.chunks(), cap), inspector, cap)
+        except URLRefused as exc:
+            raise Permanent(f"URI for web-download does not pass filtering: {exc}") from exc
+        except FetchError as exc:
+            raise RuntimeError(f"Download failed: {exc}") from exc
+    elif p["method"] == "glance-direct":
+        staged = rt.staging.path(image_id)
+        if not staged.exists():
+            raise Permanent(f"No staged data found for image {image_id}; stage it again")
+        await _write(dest, _maybe_decompress(rt, _file_chunks(staged), cap), inspector, cap)
+    else:
+        raise Permanent(f"Import method {p['method']} is not supported here")
+    return inspector.finish()
+
+
+def refuse(exc: FormatRefused) -> Permanent:
+    return Permanent(f"Image content refused by format inspection: {exc}")
+
+
+async def convert(rt: Runtime, src: Path, src_fmt: str, dst: Path, progress: Progress) -> Verdict:
+    """Step 3: qemu-img, always pinned with -f, under limits; the output is inspected again."""
+    target = rt.settings.image_conversion.output_format
+    policy = safety_policy(rt)
+    try:
+        info = await qemu_img_info(src, src_fmt, QemuLimits(cpu_seconds=10, address_space=1 << 30, wall_seconds=60))
+        recheck_info(info, src_fmt, policy)
+        loop = asyncio.get_running_loop()
+        last = [-1]
+
+        def on_progress(fraction: float) -> None:
+            pct = int(fraction * 100)
+            if pct >= last[0] + 10:
+                last[0] = pct
+                loop.create_task(progress.report(f"Converting {src_fmt} to {target}: {pct}%"))
+
+        await qemu_img_convert(src, src_fmt, dst, target,
+                               QemuLimits(cpu_seconds=3600, address_space=2 << 30, wall_seconds=3600), on_progress)  # fmt: skip
+    except FormatRefused as exc:
+        raise refuse(exc) from exc
+    except QemuError as exc:
+        raise Permanent(f"Image conversion failed: {exc}") from exc
+    verdict = await asyncio.get_running_loop().run_in_executor(None, inspect_file, dst, policy)
+    try:
+        return judge(verdict, target, policy)
+    except FormatRefused as exc:
+        raise refuse(exc) from exc
+
+
+def introspection(verdict: Verdict) -> dict[str, str]:
+    """Step 4a: what the image's own bytes say, as properties (admins may override them later)."""
+    props = {f"{img.INTROSPECTED_PREFIX}format": verdict.format}
+    if verdict.virtual_size is not None:
+        props[f"{img.INTROSPECTED_PREFIX}virtual_size"] = str(verdict.virtual_size)
+    for key, value in verdict.facts.items():
+        props[f"{img.INTROSPECTED_PREFIX}{key}"] = str(value)
+    return props
+
+
+def injected(rt: Runtime, roles: list[str]) -> dict[str, str]:
+    """Step 4b: operator-configured properties, unless the caller holds an ignored role."""
+    opts = rt.settings.inject_metadata_properties
+    if "inject_image_metadata" not in rt.settings.image_import_opts.image_import_plugins:
+        return {}
+    if set(roles) & set(opts.ignore_user_roles):
+        return {}
+    return {k: v for k, v in opts.inject.items() if not k.startswith(img.RESERVED_PREFIX)}
+
+
+async def _load(rt: Runtime, image_id: str) -> Image:
+    async with rt.db.read() as conn:
+        image = await image_repo.get(conn, image_id)
+    if image is None or image.status != img.IMPORTING:
+        raise Permanent(f"Image {image_id} was deleted or is no longer importing")
+    return image
+
+
+async def _legacy_image(rt: Runtime, job: Job) -> str:
+    """The old /v2/tasks import creates its image first (qcow2/bare unless told otherwise)."""
+    import uuid
+
+    p = job.payload
+    if p.get("image_id"):
+        return p["image_id"]
+    async with rt.db.read() as conn:
+        task = await task_repo.get(conn, p["task_id"])
+    props = dict((task.input or {}).get("image_properties") or {})
+    now = image_repo.utcnow()
+    image = Image(
+        id=str(uuid.uuid4()), owner=p.get("project_id"), name=props.pop("name", None),
+        disk_format=props.pop("disk_format", None) or "qcow2",
+        container_format=props.pop("container_format", None) or "bare",
+        visibility=props.pop("visibility", "shared"), status=img.IMPORTING, created_at=now, updated_at=now,
+        properties={k: str(v) for k, v in props.items() if k not in img.READ_ONLY and not k.startswith(img.RESERVED_PREFIX)},
+    )  # fmt: skip
+    image.properties[LOCK] = p["task_id"]
+    async with rt.db.write() as conn:
+        await image_repo.insert(conn, image)
+        await task_repo.update(conn, p["task_id"], image_id=image.id)
+        await job_queue.renew(conn, job.id, rt.process_id, 60, {"image_id": image.id})
+        from daguerre.db.schema import jobs
+        import sqlalchemy as sa
+
+        payload = {**p, "image_id": image.id}
+        await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(payload=payload, image_id=image.id))
+    job.payload["image_id"] = image.id
+    return image.id
+
+
+async def _run_import(rt: Runtime, job: Job) -> None:
+    p = job.payload
+    task_id = p["task_id"]
+    progress = Progress(rt, task_id)
+    async with rt.db.write() as conn:
+        await task_repo.update(conn, task_id, status=PROCESSING)
+    image_id = await _legacy_image(rt, job) if p.get("legacy") else p["image_id"]
+    clean_work(rt, job.id)
+    src = work_dir(rt) / f"{job.id}.src"
+    converted = work_dir(rt) / f"{job.id}.converted"
+    try:
+        image = await _load(rt, image_id)
+        claimed = image.disk_format or "raw"
+        verdict = await acquire(rt, job, image_id, src, progress)
+        try:
+            verdict = judge(verdict, claimed, safety_policy(rt))
+        except FormatRefused as exc:
+            raise refuse(exc) from exc
+        final_path, final_fmt, container = src, claimed, image.container_format
+        target = rt.settings.image_conversion.output_format
+        wants_conversion = "image_conversion" in rt.settings.image_import_opts.image_import_plugins
+        if wants_conversion and claimed != target and claimed in CONVERTIBLE:
+            await progress.report(f"Converting {claimed} to {target}")
+            verdict = await convert(rt, src, claimed, converted, progress)
+            src.unlink(missing_ok=True)
+            final_path, final_fmt, container = converted, target, "bare"
+        props = {**introspection(verdict), **injected(rt, p.get("roles", []))}
+        await _store_and_activate(rt, job, image_id, final_path, final_fmt, container, verdict, props, progress)
+    finally:
+        clean_work(rt, job.id)
+
+
+async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, disk_format: str,
+                              container: str | None, verdict: Verdict, props: dict[str, str],
+                              progress: Progress) -> None:  # fmt: skip
+    """Step 5: hash while streaming into the store; one transaction makes it all visible."""
+    store_id = job.payload["stores"][0]
+    store = rt.store(store_id)
+    key = image_id
+    try:
+        await store.delete(key)  # left by an earlier attempt that died before recording it
+    except StoreNotFound:
+        pass
+    stream = DigestingStream(_file_chunks(path), rt.settings.DEFAULT.hashing_algorithm,
+                             limits=[(rt.settings.DEFAULT.image_size_cap, "image_size_cap")])  # fmt: skip
+    await progress.report(f"Copying to store {store_id}")
+    try:
+        await store.put(key, stream.__aiter__(), size=path.stat().st_size)
+    except LimitExceeded as exc:
+        raise Permanent(f"Image exceeds {exc.what}") from exc
+    d = stream.digests()
+    try:
+        async with rt.db.write() as conn:
+            current = await image_repo.get(conn, image_id, for_update=True)
+            if current is None or current.status != img.IMPORTING or current.properties.get(LOCK) != job.payload["task_id"]:
+                raise Permanent(f"Image {image_id} was deleted or changed during the import")
+            ok = await image_repo.transition(
+                conn, image_id, [img.IMPORTING], img.ACTIVE, size=d.size, checksum=d.md5, os_hash_algo=d.algo,
+                os_hash_value=d.value, virtual_size=verdict.virtual_size, disk_format=disk_format,
+                container_format=container,
+            )  # fmt: skip
+            if not ok:
+                raise Permanent(f"Image {image_id} changed status during the import")
+            await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key)))
+            await image_repo.set_properties(conn, image_id, {**props, LOCK: None, IMPORTING_TO: "" if not rt.multi_store else None})
+            await task_repo.update(
+                conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image_id},
+                message=f"Copied {d.size // MiB} MiB", expires_at=task_repo.expiry(rt.settings.task.task_time_to_live),
+            )  # fmt: skip
+    except BaseException:
+        try:
+            await store.delete(key)
+        except StoreNotFound:
+            pass
+        raise
+    try:
+        await rt.staging.delete(image_id)
+    except StoreNotFound:
+        pass
+
+
+async def import_failed(rt: Runtime, job: Job, message: str) -> None:
+    """The job will not be retried: image back to queued, failure recorded, nothing left behind."""
+    p = job.payload
+    image_id = p.get("image_id")
+    clean_work(rt, job.id)
+    async with rt.db.write() as conn:
+        if image_id:
+            image = await image_repo.get(conn, image_id)
+            if image is not None and image.properties.get(LOCK) == p["task_id"]:
+                await image_repo.transition(conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None)
+                failed = {s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s}
+                failed.update(p.get("stores", []))
+                await image_repo.set_properties(conn, image_id, {
+                    LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(failed)),
+                })  # fmt: skip
+        await task_repo.update(conn, p["task_id"], status=FAILURE, message=message,
+                               expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
+    if image_id:
+        try:
+            await rt.staging.delete(image_id)
+        except StoreNotFound:
+            pass
+
+
+@handler("import", on_failure=import_failed)
+async def run_import(rt: Runtime, job: Job) -> None:
+    try:
+        await _run_import(rt, job)
+    except (DecompressionRefused, FormatRefused) as exc:
+        raise Permanent(str(exc)) from exc
