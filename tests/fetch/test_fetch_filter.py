@@ -286,9 +286,11 @@ async def test_allowed_hosts_entries_are_normalised():
     await ok(f"http://[{PUBLIC_V6}]/", allowed_hosts=(f"[{PUBLIC_V6.upper()}]",))
 
 
-async def test_port_checked_only_when_explicit():
-    await ok("http://files.example/", allowed_ports=(8080,))
+async def test_port_connected_to_is_checked_even_when_implicit():
+    # Stricter than Glance (which checks explicit ports only): the scheme default counts too.
+    assert "port 80" in await refused("http://files.example/", allowed_ports=(8080,))
     await ok("http://files.example:8080/", allowed_ports=(8080,))
+    await ok("http://files.example/", allowed_ports=(80, 443))
     assert "port 80" in await refused("http://files.example:80/", allowed_ports=(8080,))
 
 
@@ -298,7 +300,7 @@ async def test_port_deny_list_ignored_when_allow_list_set():
 
 async def test_port_deny_list_alone():
     assert "disallowed" in await refused("http://files.example:80/", allowed_ports=(), disallowed_ports=(80,))
-    await ok("http://files.example/", allowed_ports=(), disallowed_ports=(80,))
+    assert "disallowed" in await refused("http://files.example/", allowed_ports=(), disallowed_ports=(80,))
     await ok("http://files.example:8080/", allowed_ports=(), disallowed_ports=(80,))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from daguerre.api import versions
-from daguerre.api.v2 import data, discovery, images, members, tasks
+from daguerre.api.v2 import data, discovery, images, members, metadefs, tasks
 
 IMG = "/v2/images/{image_id}"
 
@@ -41,4 +41,5 @@ ROUTES = [
     Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),
     Route("/v2/info/stores/detail", discovery.stores_detail, methods=["GET"]),
     Route("/v2/info/usage", discovery.usage, methods=["GET"]),
+    *metadefs.ROUTES,
 ]

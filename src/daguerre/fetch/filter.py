@@ -8,7 +8,7 @@ Glance part (contract §9, ``glance.common.utils.validate_import_uri``):
 * all-digit hosts and all-digits-and-dots hosts that are not canonical IPv4 are
   rejected; other names must resolve;
 * the normalised host (canonical IP, or lowercased name) must be allowed and not denied;
-* the port is checked only when the URL states one explicitly.
+* Glance checks the port only when the URL states one; we check the port connected to.
 
 Beyond Glance:
 
@@ -333,16 +333,17 @@ def check_url_syntax(url: str, opts: FilterOptions) -> tuple[CheckedURL, IPAddre
     except ValueError:
         raise URLRefused("invalid port", host, shown) from None
     explicit = port is not None
-    if port is not None:
-        if not 0 < port < 65536:
-            raise URLRefused(f"invalid port {port}", host, shown)
-        allowed, denied = _lists(opts.allowed_ports, opts.disallowed_ports)
-        if allowed and port not in {int(p) for p in allowed}:
-            raise URLRefused(f"port {port} is not allowed", host, shown)
-        if denied and port in {int(p) for p in denied}:
-            raise URLRefused(f"port {port} is disallowed", host, shown)
-    else:
+    if port is None:
         port = DEFAULT_PORTS[scheme]
+    if not 0 < port < 65536:
+        raise URLRefused(f"invalid port {port}", host, shown)
+    # Stricter than Glance, which checks only an explicit port: the port actually connected to
+    # is checked, so allowed_ports = 8000 means nothing else, not "8000 or any scheme default".
+    allowed, denied = _lists(opts.allowed_ports, opts.disallowed_ports)
+    if allowed and port not in {int(p) for p in allowed}:
+        raise URLRefused(f"port {port} is not allowed", host, shown)
+    if denied and port in {int(p) for p in denied}:
+        raise URLRefused(f"port {port} is disallowed", host, shown)
 
     url_host = f"[{host}]" if isinstance(literal, ipaddress.IPv6Address) else host
     host_header = f"{url_host}:{port}" if explicit else url_host

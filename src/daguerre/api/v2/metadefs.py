@@ -1,0 +1,3 @@
+"""/v2/metadefs/*: the metadata definitions catalog (being built)."""
+
+ROUTES: list = []
