@@ -9,6 +9,8 @@
 #
 # Keystone: KEYSTONE_WORKDIR=<keystone-up workdir> (reads its port), or KEYSTONE_URL
 # (http://127.0.0.1:PORT/v3); KEYSTONE_ADMIN_PASSWORD (admin-secret, as keystone-up.sh).
+# TEMPEST_HTTP_PORT: port of the loopback server for http_image/http_qcow2_image (default: a free one;
+# fix it when the image service's [import_filtering_opts] allowed_ports must name it).
 # Selection: TEMPEST_REGEX (default '^tempest\.api\.image'), TEMPEST_EXCLUDE_REGEX (added to the two
 # off-loopback tests always excluded), TEMPEST_CONCURRENCY (2).
 # Feature flags ([image-feature-enabled], [image]; "true"/"false"), defaults = what to claim for Daguerre
@@ -85,7 +87,7 @@ if [[ ! -s "$img/image.raw" ]]; then
     # http_image is used as a raw image (locations with validation_data, hashing): 1 MiB of random data.
     head -c 1048576 /dev/urandom >"$img/image.raw.tmp" && mv "$img/image.raw.tmp" "$img/image.raw"
 fi
-http_port="$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+http_port="${TEMPEST_HTTP_PORT:-$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 python -m http.server --bind 127.0.0.1 --directory "$img" "$http_port" >"$wd/http-server.log" 2>&1 &
 http_pid=$!
 cleanup() { kill "$http_pid" 2>/dev/null || true; wait "$http_pid" 2>/dev/null || true; }
