@@ -65,8 +65,13 @@ def seed(ctx: SeedContext, seeder: str = "api") -> tuple[list[str], dict]:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         ids = list(getattr(importlib.import_module(mod_name), fn_name)(ctx))
     dt = time.perf_counter() - t0
-    info = {"seeder": seeder, "count": ctx.count, "seconds": round(dt, 2),
-            "rate": round(len(ids) / dt, 1) if dt else None, "errors": errors}
+    info = {
+        "seeder": seeder,
+        "count": ctx.count,
+        "seconds": round(dt, 2),
+        "rate": round(len(ids) / dt, 1) if dt else None,
+        "errors": errors,
+    }
     log(f"seeded {len(ids)} records in {dt:.1f} s ({info['rate']}/s, {errors} errors, {seeder})")
     return ids, info
 
@@ -83,27 +88,39 @@ def ids_by_name(api: Api, name: str, cap: int = 2_000_000) -> list[str]:
         nxt = data.get("next")
         if not nxt or not data.get("images"):
             break
-        path = nxt[len(api.prefix):] if api.prefix and nxt.startswith(api.prefix) else nxt
+        path = nxt[len(api.prefix) :] if api.prefix and nxt.startswith(api.prefix) else nxt
         if not path.startswith("/v2"):
             path = "/v2" + path if path.startswith("/") else "/v2/" + path
     return ids
 
 
-def measure(api: Api, ids: list[str], work: Path, tag: str, duration: float, single_duration: float,
-            connections: int, threads: int, engine: str) -> dict:
+def measure(
+    api: Api,
+    ids: list[str],
+    work: Path,
+    tag: str,
+    duration: float,
+    single_duration: float,
+    connections: int,
+    threads: int,
+    engine: str,
+) -> dict:
     """One repeat of every op: {op: {"load": {...}, "single": {...}}}."""
     ids_file = work / f"ids-{tag}.txt"
     ids_file.write_text("\n".join(ids) + "\n")
     out: dict = {}
 
     def go(mode, conns, dur, idf=ids_file, name="wrkcreate"):
-        return load.run(api.base_url, mode, dur, conns, threads if conns > 1 else 1, idf,
-                        api.token, name, engine)
+        return load.run(
+            api.base_url, mode, dur, conns, threads if conns > 1 else 1, idf, api.token, name, engine
+        )
 
     for op in ("show", "list", "list_filtered", "list_property", "patch"):
         out[op] = {"load": go(op, connections, duration), "single": go(op, 1, single_duration)}
-        log(f"  {tag} {op}: {out[op]['load']['rps']:.0f}/s p99 {out[op]['load']['p99_ms']:.1f} ms, "
-            f"single p50 {out[op]['single']['p50_ms']:.2f} ms, errors {out[op]['load']['errors']}")
+        log(
+            f"  {tag} {op}: {out[op]['load']['rps']:.0f}/s p99 {out[op]['load']['p99_ms']:.1f} ms, "
+            f"single p50 {out[op]['single']['p50_ms']:.2f} ms, errors {out[op]['load']['errors']}"
+        )
 
     # create under load, then delete exactly what was created (a delete run that uses up its
     # pool stops early and reports a lower bound)
@@ -123,8 +140,10 @@ def measure(api: Api, ids: list[str], work: Path, tag: str, duration: float, sin
             api.delete_image(iid)
         out["delete"][kind]["left_after_run"] = len(left)
     for op in ("create", "delete"):
-        log(f"  {tag} {op}: {out[op]['load']['rps']:.0f}/s p99 {out[op]['load']['p99_ms']:.1f} ms, "
-            f"single p50 {out[op]['single']['p50_ms']:.2f} ms, errors {out[op]['load']['errors']}")
+        log(
+            f"  {tag} {op}: {out[op]['load']['rps']:.0f}/s p99 {out[op]['load']['p99_ms']:.1f} ms, "
+            f"single p50 {out[op]['single']['p50_ms']:.2f} ms, errors {out[op]['load']['errors']}"
+        )
     return out
 
 

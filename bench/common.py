@@ -358,8 +358,14 @@ class ServerProcess:
     ``startup_s`` is the time from spawning the process to the first answered request.
     """
 
-    def __init__(self, argv: list[str], port: int, log_path: Path, env: dict | None = None,
-                 probe: str = "/v2/images?limit=1"):
+    def __init__(
+        self,
+        argv: list[str],
+        port: int,
+        log_path: Path,
+        env: dict | None = None,
+        probe: str = "/v2/images?limit=1",
+    ):
         self.argv = argv
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -380,15 +386,18 @@ class ServerProcess:
         self._log = open(self.log_path, "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-            cwd=REPO, start_new_session=True,
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
         )
         deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"server exited with {self.proc.returncode}: see {self.log_path}\n"
-                    + self.log_tail()
+                    f"server exited with {self.proc.returncode}: see {self.log_path}\n" + self.log_tail()
                 )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)

@@ -16,7 +16,16 @@ from common import Api, MiB, log
 
 
 def _curl_base(token: str | None) -> list[str]:
-    argv = ["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code} %{time_total} %{size_upload} %{size_download}"]
+    argv = [
+        "curl",
+        "-sS",
+        "--noproxy",
+        "*",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{time_total} %{size_upload} %{size_download}",
+    ]
     if token:
         argv += ["-H", f"X-Auth-Token: {token}"]
     return argv
@@ -24,8 +33,13 @@ def _curl_base(token: str | None) -> list[str]:
 
 def upload_argv(base_url: str, token: str | None, image_id: str, path: Path) -> list[str]:
     return _curl_base(token) + [
-        "-H", "Content-Type: application/octet-stream", "-H", "Expect:",
-        "-T", str(path), f"{base_url}/v2/images/{image_id}/file",
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-H",
+        "Expect:",
+        "-T",
+        str(path),
+        f"{base_url}/v2/images/{image_id}/file",
     ]
 
 
@@ -42,8 +56,13 @@ def upload(api: Api, path: Path, timeout: float) -> tuple[str, float]:
     """One upload; returns (image id, MB/s)."""
     size = path.stat().st_size
     iid = api.create_image(name=f"bench-upload-{size}")
-    r = subprocess.run(upload_argv(api.base_url, api.token, iid, path), capture_output=True,
-                       text=True, timeout=timeout, check=False)
+    r = subprocess.run(
+        upload_argv(api.base_url, api.token, iid, path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     code, total, sent, _ = _parse(r.stdout)
     if code != 204 or sent != size:
         raise RuntimeError(f"upload {size} B: HTTP {code}, sent {sent}: {r.stderr[-300:]}")
@@ -54,8 +73,13 @@ def upload(api: Api, path: Path, timeout: float) -> tuple[str, float]:
 
 
 def download(api: Api, iid: str, size: int, timeout: float) -> float:
-    r = subprocess.run(download_argv(api.base_url, api.token, iid), capture_output=True, text=True,
-                       timeout=timeout, check=False)
+    r = subprocess.run(
+        download_argv(api.base_url, api.token, iid),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     code, total, _, got = _parse(r.stdout)
     if code != 200 or got != size:
         raise RuntimeError(f"download {size} B: HTTP {code}, got {got}: {r.stderr[-300:]}")
@@ -67,8 +91,15 @@ def concurrent_uploads(api: Api, path: Path, n: int, timeout: float) -> dict:
     size = path.stat().st_size
     ids = [api.create_image(name=f"bench-conc-{n}-{k}") for k in range(n)]
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(upload_argv(api.base_url, api.token, iid, path), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for iid in ids]
+    procs = [
+        subprocess.Popen(
+            upload_argv(api.base_url, api.token, iid, path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for iid in ids
+    ]
     errors = 0
     deadline = t0 + timeout
     for p in procs:

@@ -25,9 +25,19 @@ class FileServer:
 
     def __enter__(self) -> FileServer:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-             str(self.directory), str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(self.directory),
+                str(self.port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(200):
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
@@ -55,8 +65,9 @@ class NotAvailable(RuntimeError):
 def import_once(api: Api, uri: str, raw_size: int, timeout: float) -> dict:
     iid = api.create_image(name="bench-import", disk_format="qcow2")
     t0 = time.perf_counter()
-    status, body, _ = api.request("POST", f"/v2/images/{iid}/import",
-                                  {"method": {"name": "web-download", "uri": uri}})
+    status, body, _ = api.request(
+        "POST", f"/v2/images/{iid}/import", {"method": {"name": "web-download", "uri": uri}}
+    )
     if status != 202:
         api.delete_image(iid)
         if status in (404, 405, 501):
@@ -81,30 +92,61 @@ def import_once(api: Api, uri: str, raw_size: int, timeout: float) -> dict:
     converted = img.get("disk_format") == "raw" and img.get("size") == raw_size
     if not converted:
         log(f"import: image ended {img.get('disk_format')} size {img.get('size')} (expected raw {raw_size})")
-    return {"seconds": dt, "converted_to_raw": converted, "disk_format": img.get("disk_format"),
-            "size": img.get("size")}
+    return {
+        "seconds": dt,
+        "converted_to_raw": converted,
+        "disk_format": img.get("disk_format"),
+        "size": img.get("size"),
+    }
 
 
 def steps_by_hand(api: Api, uri: str, work: Path, timeout: float) -> dict:
     fetched = work / "import-fetched.qcow2"
     raw = work / "import-converted.raw"
-    r = subprocess.run(["curl", "-sS", "--noproxy", "*", "-o", str(fetched), "-w", "%{http_code} %{time_total} %{size_upload} %{size_download}", uri],
-                       capture_output=True, text=True, timeout=timeout, check=False)
+    r = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--noproxy",
+            "*",
+            "-o",
+            str(fetched),
+            "-w",
+            "%{http_code} %{time_total} %{size_upload} %{size_download}",
+            uri,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     code, fetch_s, _, _ = _parse(r.stdout)
     if code != 200:
         raise RuntimeError(f"fetch by hand: HTTP {code}")
     t0 = time.perf_counter()
-    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(fetched), str(raw)],
-                   check=True, timeout=timeout)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(fetched), str(raw)],
+        check=True,
+        timeout=timeout,
+    )
     convert_s = time.perf_counter() - t0
     iid = api.create_image(name="bench-import-by-hand")
-    r = subprocess.run(upload_argv(api.base_url, api.token, iid, raw), capture_output=True, text=True,
-                       timeout=timeout, check=False)
+    r = subprocess.run(
+        upload_argv(api.base_url, api.token, iid, raw),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     code, upload_s, _, _ = _parse(r.stdout)
     api.delete_image(iid)
     fetched.unlink(missing_ok=True)
     raw.unlink(missing_ok=True)
     if code != 204:
         raise RuntimeError(f"upload by hand: HTTP {code}")
-    return {"fetch_s": fetch_s, "convert_s": convert_s, "upload_s": upload_s,
-            "sum_s": fetch_s + convert_s + upload_s}
+    return {
+        "fetch_s": fetch_s,
+        "convert_s": convert_s,
+        "upload_s": upload_s,
+        "sum_s": fetch_s + convert_s + upload_s,
+    }

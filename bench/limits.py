@@ -160,8 +160,9 @@ def sendfile_loopback(path: Path, timeout: float = 300.0) -> float:
 def make_qcow2(raw: Path, qcow2: Path) -> Path:
     if not qcow2.exists():
         tmp = qcow2.with_suffix(".part")
-        subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(tmp)],
-                       check=True, timeout=900)
+        subprocess.run(
+            ["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(tmp)], check=True, timeout=900
+        )
         tmp.rename(qcow2)
     return qcow2
 
@@ -171,8 +172,9 @@ def qemu_img_convert(qcow2: Path, out: Path, timeout: float = 900.0) -> float:
     by qemu-img's default cache mode for convert: writeback + flush at the end)."""
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    subprocess.run(["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(qcow2), str(out)],
-                   check=True, timeout=timeout)
+    subprocess.run(
+        ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(qcow2), str(out)], check=True, timeout=timeout
+    )
     dt = time.perf_counter() - t0
     out.unlink(missing_ok=True)
     return dt

@@ -35,9 +35,17 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run(base_url: str, mode: str, duration: float, connections: int, threads: int = 1,
-        ids_file: Path | None = None, token: str | None = None, name: str = "wrkcreate",
-        engine: str = "auto") -> dict:
+def run(
+    base_url: str,
+    mode: str,
+    duration: float,
+    connections: int,
+    threads: int = 1,
+    ids_file: Path | None = None,
+    token: str | None = None,
+    name: str = "wrkcreate",
+    engine: str = "auto",
+) -> dict:
     assert_loopback(base_url)
     if engine == "auto":
         engine = "wrk" if have_wrk() else "py"
@@ -45,8 +53,7 @@ def run(base_url: str, mode: str, duration: float, connections: int, threads: in
         res = _run_wrk(base_url, mode, duration, connections, threads, ids_file, token, name)
     else:
         res = _run_py(base_url, mode, duration, connections, max(1, threads), ids_file, token, name)
-    res.update(engine=engine, mode=mode, connections=connections, threads=threads,
-               duration_s=duration)
+    res.update(engine=engine, mode=mode, connections=connections, threads=threads, duration_s=duration)
     return res
 
 
@@ -75,14 +82,30 @@ def _run_wrk(base_url, mode, duration, connections, threads, ids_file, token, na
     prefix = u.path.rstrip("/") or "-"
     threads = max(1, min(threads, connections))
     argv = [
-        "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
-        "--timeout", "10s", "-s", str(LUA), origin, "--",
-        mode, str(ids_file) if ids_file else "-", token or "-", prefix, str(threads), name,
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        origin,
+        "--",
+        mode,
+        str(ids_file) if ids_file else "-",
+        token or "-",
+        prefix,
+        str(threads),
+        name,
     ]
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, check=False)
     for line in out.stdout.splitlines():
         if line.startswith("BENCHJSON "):
-            return _finish(json.loads(line[len("BENCHJSON "):]))
+            return _finish(json.loads(line[len("BENCHJSON ") :]))
     raise RuntimeError(f"wrk gave no result (rc={out.returncode}): {out.stdout[-800:]} {out.stderr[-800:]}")
 
 
@@ -120,7 +143,9 @@ class _Conn:
         return status
 
 
-def _build(mode: str, host: str, prefix: str, token: str, ids: list[str], name: str, state: dict) -> bytes | None:
+def _build(
+    mode: str, host: str, prefix: str, token: str, ids: list[str], name: str, state: dict
+) -> bytes | None:
     state["n"] += 1
     body = b""
     ctype = None
@@ -129,8 +154,13 @@ def _build(mode: str, host: str, prefix: str, token: str, ids: list[str], name: 
     elif mode == "list":
         method, path = "GET", "/v2/images?limit=25"
     elif mode == "list_filtered":
-        method, path = "GET", ("/v2/images?limit=25&status=queued&disk_format=qcow2"
-                               "&container_format=bare&sort_key=name&sort_dir=asc")
+        method, path = (
+            "GET",
+            (
+                "/v2/images?limit=25&status=queued&disk_format=qcow2"
+                "&container_format=bare&sort_key=name&sort_dir=asc"
+            ),
+        )
     elif mode == "list_property":
         method, path = "GET", "/v2/images?limit=25&bench_group=g3"
     elif mode == "patch":
@@ -138,8 +168,9 @@ def _build(mode: str, host: str, prefix: str, token: str, ids: list[str], name: 
         body = json.dumps([{"op": "replace", "path": "/name", "value": f"patched-{state['n']}"}]).encode()
     elif mode == "create":
         method, path, ctype = "POST", "/v2/images", "application/json"
-        body = json.dumps({"name": name, "disk_format": "raw", "container_format": "bare",
-                           "bench_group": "created"}).encode()
+        body = json.dumps(
+            {"name": name, "disk_format": "raw", "container_format": "bare", "bench_group": "created"}
+        ).encode()
     elif mode == "delete":
         if not ids:
             state["exhausted"] = 1
@@ -157,7 +188,9 @@ def _build(mode: str, host: str, prefix: str, token: str, ids: list[str], name: 
     return ("\r\n".join(h) + "\r\n\r\n").encode() + body
 
 
-async def _client(conn: _Conn, args: dict, ids: list[str], deadline: float, lat: list, res: dict, state: dict):
+async def _client(
+    conn: _Conn, args: dict, ids: list[str], deadline: float, lat: list, res: dict, state: dict
+):
     u = args["u"]
     while time.monotonic() < deadline and len(lat) < 5_000_000:
         raw = _build(args["mode"], u.netloc, args["prefix"], args["token"], ids, args["name"], state)
@@ -166,7 +199,7 @@ async def _client(conn: _Conn, args: dict, ids: list[str], deadline: float, lat:
         t0 = time.perf_counter()
         try:
             status = await asyncio.wait_for(conn.request(raw), timeout=10)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             res["read"] += 1
             conn.w = conn.r = None
             continue
@@ -197,8 +230,14 @@ def _run_py(base_url, mode, duration, connections, procs, ids_file, token, name)
     u = urllib.parse.urlsplit(base_url)
     ids = [line.strip() for line in open(ids_file)] if ids_file else []
     ids = [i for i in ids if i]
-    args = {"u": u, "mode": mode, "prefix": u.path.rstrip("/"), "token": token or "", "name": name,
-            "duration": duration}
+    args = {
+        "u": u,
+        "mode": mode,
+        "prefix": u.path.rstrip("/"),
+        "token": token or "",
+        "name": name,
+        "duration": duration,
+    }
     procs = max(1, min(procs, connections))
     q = mp.get_context("spawn").Queue()
     ps = []
@@ -215,20 +254,29 @@ def _run_py(base_url, mode, duration, connections, procs, ids_file, token, name)
     errs = {k: sum(r["errors"][k] for r in results) for k in results[0]["errors"]}
     elapsed = max(r["elapsed"] for r in results)
     us = lambda v: (v or 0) * 1e6  # noqa: E731
-    return _finish({
-        "requests": len(lat), "duration_us": elapsed * 1e6, "errors": errs,
-        "latency_us": {"p50": us(percentile(lat, 50)), "p90": us(percentile(lat, 90)),
-                       "p99": us(percentile(lat, 99)), "max": us(lat[-1] if lat else 0),
-                       "mean": us(sum(lat) / len(lat) if lat else 0)},
-        "exhausted_threads": sum(r["exhausted"] for r in results),
-    })
+    return _finish(
+        {
+            "requests": len(lat),
+            "duration_us": elapsed * 1e6,
+            "errors": errs,
+            "latency_us": {
+                "p50": us(percentile(lat, 50)),
+                "p90": us(percentile(lat, 90)),
+                "p99": us(percentile(lat, 99)),
+                "max": us(lat[-1] if lat else 0),
+                "mean": us(sum(lat) / len(lat) if lat else 0),
+            },
+            "exhausted_threads": sum(r["exhausted"] for r in results),
+        }
+    )
 
 
 # ---------------------------------------------------------------- concurrent creates (seeding)
 
 
-async def _seed_worker_async(base_url: str, token: str, start: int, count: int, conc: int,
-                             make_body) -> tuple[list[str], int]:
+async def _seed_worker_async(
+    base_url: str, token: str, start: int, count: int, conc: int, make_body
+) -> tuple[list[str], int]:
     u = urllib.parse.urlsplit(base_url)
     prefix = u.path.rstrip("/")
     ids: list[str] = []
@@ -240,10 +288,12 @@ async def _seed_worker_async(base_url: str, token: str, start: int, count: int, 
         r = w = None
         for i in nxt:
             body = json.dumps(make_body(i)).encode()
-            raw = (f"POST {prefix}/v2/images HTTP/1.1\r\nHost: {u.netloc}\r\n"
-                   f"Content-Type: application/json\r\nAccept: application/json\r\n"
-                   + (f"X-Auth-Token: {token}\r\n" if token else "")
-                   + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            raw = (
+                f"POST {prefix}/v2/images HTTP/1.1\r\nHost: {u.netloc}\r\n"
+                f"Content-Type: application/json\r\nAccept: application/json\r\n"
+                + (f"X-Auth-Token: {token}\r\n" if token else "")
+                + f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
             for _attempt in range(3):
                 try:
                     if w is None:
@@ -260,7 +310,7 @@ async def _seed_worker_async(base_url: str, token: str, start: int, count: int, 
                         ids.append(json.loads(data)["id"])
                         break
                     errors += 1
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError):
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                     errors += 1
                     w = r = None
         if w:
@@ -276,8 +326,15 @@ def _seed_worker(base_url, token, start, count, conc, q):
     q.put(asyncio.run(_seed_worker_async(base_url, token, start, count, conc, seed_body)))
 
 
-def concurrent_creates(base_url: str, token: str | None, start: int, count: int, procs: int = 2,
-                       conc: int = 16, timeout: float = 3600) -> tuple[list[str], int]:
+def concurrent_creates(
+    base_url: str,
+    token: str | None,
+    start: int,
+    count: int,
+    procs: int = 2,
+    conc: int = 16,
+    timeout: float = 3600,
+) -> tuple[list[str], int]:
     """Creates ``count`` images through the API from ``procs`` processes; returns (ids, errors)."""
     assert_loopback(base_url)
     ctx = mp.get_context("spawn")
@@ -311,5 +368,17 @@ if __name__ == "__main__":
     p.add_argument("--ids")
     p.add_argument("--engine", default="auto")
     a = p.parse_args()
-    log(json.dumps(run(a.url, a.mode, a.duration, a.connections, a.threads,
-                       Path(a.ids) if a.ids else None, engine=a.engine, token=os.environ.get("OS_TOKEN"))))
+    log(
+        json.dumps(
+            run(
+                a.url,
+                a.mode,
+                a.duration,
+                a.connections,
+                a.threads,
+                Path(a.ids) if a.ids else None,
+                engine=a.engine,
+                token=os.environ.get("OS_TOKEN"),
+            )
+        )
+    )

@@ -38,11 +38,21 @@ def main() -> None:
     p.add_argument("--http", default="auto")
     a = p.parse_args()
     if a.workers > 1:
-        uvicorn.run("nullapp:app", host=a.host, port=a.port, workers=a.workers, loop=a.loop,
-                    http=a.http, log_level="warning", access_log=False, app_dir=__file__.rsplit("/", 1)[0])
+        uvicorn.run(
+            "nullapp:app",
+            host=a.host,
+            port=a.port,
+            workers=a.workers,
+            loop=a.loop,
+            http=a.http,
+            log_level="warning",
+            access_log=False,
+            app_dir=__file__.rsplit("/", 1)[0],
+        )
     else:
-        uvicorn.run(app, host=a.host, port=a.port, loop=a.loop, http=a.http, log_level="warning",
-                    access_log=False)
+        uvicorn.run(
+            app, host=a.host, port=a.port, loop=a.loop, http=a.http, log_level="warning", access_log=False
+        )
 
 
 if __name__ == "__main__":

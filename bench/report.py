@@ -1,8 +1,8 @@
 """Targets, the printed table and docs/PERFORMANCE.md, all from one result JSON.
 
-    .venv/bin/python bench/report.py bench/results/X.json            # print the table again
-    .venv/bin/python bench/report.py bench/results/X.json --docs docs/PERFORMANCE.md
-    .venv/bin/python bench/report.py A.json B.json                   # compare two runs
+.venv/bin/python bench/report.py bench/results/X.json            # print the table again
+.venv/bin/python bench/report.py bench/results/X.json --docs docs/PERFORMANCE.md
+.venv/bin/python bench/report.py A.json B.json                   # compare two runs
 """
 
 from __future__ import annotations
@@ -60,8 +60,17 @@ def checks(res: dict) -> list[dict]:
         val = _med(f)
         if role == "startup":
             val = f["stats"]["max"]
-        row = {"figure": key, "label": f["label"], "value": val, "unit": f["unit"], "limit": None,
-               "limit_value": None, "ratio": None, "target": "", "met": None}
+        row = {
+            "figure": key,
+            "label": f["label"],
+            "value": val,
+            "unit": f["unit"],
+            "limit": None,
+            "limit_value": None,
+            "ratio": None,
+            "target": "",
+            "met": None,
+        }
         lk = limit_for(role)
         if lk and lk in L and val is not None and _med(L[lk]):
             row.update(limit=lk, limit_value=_med(L[lk]), ratio=val / _med(L[lk]))
@@ -85,10 +94,19 @@ def checks(res: dict) -> list[dict]:
             twin = F.get(key.replace("postgresql_", "sqlite_", 1))
             if twin and _med(twin) and _med(f) is not None:
                 ratio = _med(f) / _med(twin)
-                out.append({"figure": key + "_vs_sqlite", "label": f["label"] + " vs SQLite", "value": _med(f),
-                            "unit": f["unit"], "limit": key.replace("postgresql_", "sqlite_", 1),
-                            "limit_value": _med(twin), "ratio": ratio, "target": "within 1.5× of SQLite (ratio ≥ 0.67)",
-                            "met": ratio >= 1 / 1.5})
+                out.append(
+                    {
+                        "figure": key + "_vs_sqlite",
+                        "label": f["label"] + " vs SQLite",
+                        "value": _med(f),
+                        "unit": f["unit"],
+                        "limit": key.replace("postgresql_", "sqlite_", 1),
+                        "limit_value": _med(twin),
+                        "ratio": ratio,
+                        "target": "within 1.5× of SQLite (ratio ≥ 0.67)",
+                        "met": ratio >= 1 / 1.5,
+                    }
+                )
     return out
 
 
@@ -121,27 +139,65 @@ def _verdict(c: dict) -> str:
     return "met" if c["met"] else "GAP"
 
 
-def rows(res: dict) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+def _check_row(c: dict, F: dict, L: dict) -> list[str]:
+    f = F.get(c["figure"])
+    value = fmt_stats(f) if f else f"{fmt(c['value'], c['unit'])} {c['unit']}"
+    limit = ""
+    if c["limit"]:
+        lname = L[c["limit"]]["label"] if c["limit"] in L else F.get(c["limit"], {}).get("label", c["limit"])
+        limit = f"{lname}: {fmt(c['limit_value'])}"
+    ratio = f"{c['ratio']:.2f}" if c["ratio"] is not None else ""
+    return [c["label"], value, limit, ratio, c["target"], _verdict(c)]
+
+
+def rows(res: dict) -> dict[str, list[list[str]]]:
+    """Tables: targets (every figure with a target), figures (data path, import, startup: each
+    beside its limit), catalog (one row per database, record count and operation), limits,
+    sections."""
     L, F = res.get("limits", {}), res.get("figures", {})
-    lim = [[v["label"], fmt_stats(v)] for v in L.values()]
-    fig = []
-    for c in res.get("checks") or checks(res):
-        f = F.get(c["figure"]) or F.get(c["figure"].removesuffix("_vs_sqlite"))
-        value = fmt_stats(f) if f and not c["figure"].endswith("_vs_sqlite") else f"{fmt(c['value'], c['unit'])} {c['unit']}"
-        if c["figure"] == "startup_s" and f:
-            value = fmt_stats(f)
-        limit = ""
-        if c["limit"]:
-            lname = L[c["limit"]]["label"] if c["limit"] in L else c["limit"]
-            limit = f"{lname}: {fmt(c['limit_value'])}"
-        ratio = f"{c['ratio']:.2f}" if c["ratio"] is not None else ""
-        fig.append([c["label"], value, limit, ratio, c["target"], _verdict(c)])
+    cks = res.get("checks") or checks(res)
+    out: dict[str, list[list[str]]] = {"limits": [[v["label"], fmt_stats(v)] for v in L.values()]}
+    out["targets"] = [_check_row(c, F, L) for c in cks if c["target"]]
+    out["figures"] = [_check_row(c, F, L) for c in cks if c["figure"] in F and "op" not in F[c["figure"]]]
+    null = _med(L.get("null_app_rps"))
+    cat = []
+    seen = []
+    for f in F.values():
+        if "op" in f and (f["db"], f["records"], f["op"]) not in seen:
+            seen.append((f["db"], f["records"], f["op"]))
+    for db, n, op in seen:
+        k = f"{db}_{n}_{op}"
+        rps, g = F.get(k + "_rps"), lambda suffix, k=k: _med(F.get(k + suffix))
+        cat.append(
+            [
+                db,
+                f"{n:,}",
+                op + (" (lower bound)" if rps and rps.get("lower_bound") else ""),
+                fmt_stats(rps).removesuffix(" req/s").replace(" req/s [", " [") if rps else "—",
+                f"{_med(rps) / null:.3f}" if rps and null and _med(rps) else "",
+                fmt(g("_p50")),
+                fmt(g("_p99")),
+                fmt(g("_errors"), "count"),
+                fmt(g("_single_p50")),
+                fmt(g("_single_p99")),
+            ]
+        )
+    out["catalog"] = cat
     sec = []
     for name, d in res.get("sections", {}).items():
-        sec.append([name, f"{d.get('seconds', '')}", " ".join(f"{x:.2f}" for x in d.get("loadavg_before", [])),
-                    " ".join(f"{x:.2f}" for x in d.get("loadavg_after", [])), f"{d.get('cpu_busy_pct', '')}",
-                    fmt(d.get("server_peak_rss_mib")), fmt(d.get("server_vmhwm_mib"))])
-    return lim, fig, sec
+        sec.append(
+            [
+                name,
+                f"{d.get('seconds', '')}",
+                " ".join(f"{x:.2f}" for x in d.get("loadavg_before", [])),
+                " ".join(f"{x:.2f}" for x in d.get("loadavg_after", [])),
+                f"{d.get('cpu_busy_pct', '')}",
+                fmt(d.get("server_peak_rss_mib")),
+                fmt(d.get("server_vmhwm_mib")),
+            ]
+        )
+    out["sections"] = sec
+    return out
 
 
 def _text_table(head: list[str], body: list[list[str]]) -> str:
@@ -159,21 +215,68 @@ def _md_table(head: list[str], body: list[list[str]]) -> str:
 
 
 FIG_HEAD = ["figure", "value (median [min–max])", "limit (median)", "ratio", "target", "met/gap"]
-SEC_HEAD = ["section", "seconds", "loadavg before", "loadavg after", "CPU busy %", "server peak RSS MiB", "VmHWM MiB"]
+SEC_HEAD = [
+    "section",
+    "seconds",
+    "loadavg before",
+    "loadavg after",
+    "CPU busy %",
+    "server peak RSS MiB",
+    "VmHWM MiB",
+]
+
+
+CAT_HEAD = [
+    "db",
+    "images",
+    "operation",
+    "req/s under load (median [min–max])",
+    "÷ null app",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "1 client p50 ms",
+    "1 client p99 ms",
+]
+LIM_HEAD = ["limit", "value (median [min–max])"]
+
+
+def _headline(res: dict) -> str:
+    m = res["machine"]
+    return (
+        f"Daguerre bench — {res['target']['kind']} {res['target'].get('url') or ''} — commit "
+        f"{res['git']['commit'][:10]} — {m['nproc']} CPU {m['cpu_model']}, {m['memory_gib']} GiB"
+    )
 
 
 def table(res: dict) -> str:
-    lim, fig, sec = rows(res)
+    t = rows(res)
+    s = res["settings"]
     parts = [
-        f"Daguerre bench — {res['target']['kind']} {res['target'].get('url') or ''} — commit {res['git']['commit'][:10]}"
-        f" — {res['machine']['nproc']} CPU {res['machine']['cpu_model']}, {res['machine']['memory_gib']} GiB",
-        "", "LIMITS", _text_table(["limit", "value (median [min–max])"], lim),
-        "", "FIGURES", _text_table(FIG_HEAD, fig),
-        "", "SECTIONS", _text_table(SEC_HEAD, sec),
+        _headline(res),
+        "",
+        "TARGETS",
+        _text_table(FIG_HEAD, t["targets"]),
+        "",
+        "DATA PATH, IMPORT, STARTUP (each beside its limit)",
+        _text_table(FIG_HEAD, t["figures"]),
+        "",
+        f"CATALOG ({s['engine']}, {s['connections']} connections, {s['duration']} s runs; single client "
+        f"{s['single_duration']} s)",
+        _text_table(CAT_HEAD, t["catalog"]),
+        "",
+        "LIMITS",
+        _text_table(LIM_HEAD, t["limits"]),
+        "",
+        "SECTIONS",
+        _text_table(SEC_HEAD, t["sections"]),
     ]
     if res.get("seeding"):
-        parts += ["", "SEEDING"] + [f"  {s['db']}: +{s['count']:,} to {s['total']:,} by {s['seeder']} in {s['seconds']} s"
-                                    f" ({s['rate']}/s, {s['errors']} errors)" for s in res["seeding"]]
+        parts += ["", "SEEDING"] + [
+            f"  {x['db']}: +{x['count']:,} to {x['total']:,} by {x['seeder']} in {x['seconds']} s"
+            f" ({x['rate']}/s, {x['errors']} errors)"
+            for x in res["seeding"]
+        ]
     for n in res.get("notes", []):
         parts.append(f"note: {n}")
     for e in res.get("errors", []):
@@ -226,8 +329,8 @@ turn inspection off); RBD/S3 beside raw `rados bench`/`rbd bench` (when those st
 """
 
 
-def write_docs(res: dict, path: Path, json_path: Path) -> None:
-    lim, fig, sec = rows(res)
+def write_docs(res: dict, path: Path, json_path: Path, summary: str = "") -> None:
+    t = rows(res)
     m = res["machine"]
     disk = m.get("disk", {})
     rel = os.path.relpath(json_path, path.parent.parent) if json_path.is_absolute() else str(json_path)
@@ -247,28 +350,51 @@ def write_docs(res: dict, path: Path, json_path: Path) -> None:
         f"- Load generator: {res['settings']['engine']}, {res['settings']['connections']} connections, "
         f"{res['settings']['duration']} s per run, {res['settings']['catalog_repeats']} repeats "
         f"(single client: {res['settings']['single_duration']} s); other figures {res['settings']['repeats']} repeats",
-        f"- JSON: `{rel}`" + (" — quick mode: small sizes, not the targets' sizes" if res["settings"].get("quick") else ""),
+        f"- JSON: `{rel}`"
+        + (" — quick mode: small sizes, not the targets' sizes" if res["settings"].get("quick") else ""),
         "",
-        "## Figures beside their limits",
+    ]
+    if summary:
+        lines += ["## Summary", "", summary.strip(), ""]
+    lines += [
+        "## Targets",
         "",
-        _md_table(FIG_HEAD, fig),
+        _md_table(FIG_HEAD, t["targets"]),
+        "",
+        "## Data path, import and startup, each beside its limit",
+        "",
+        _md_table(FIG_HEAD, t["figures"]),
+        "",
+        "## Catalog",
+        "",
+        _md_table(CAT_HEAD, t["catalog"]),
         "",
         "## Limits of this machine, same run",
         "",
-        _md_table(["limit", "value (median [min–max])"], lim),
+        _md_table(LIM_HEAD, t["limits"]),
         "",
         "## Sections: machine load and server memory",
         "",
-        _md_table(SEC_HEAD, sec),
+        _md_table(SEC_HEAD, t["sections"]),
         "",
     ]
     if res.get("seeding"):
-        lines += ["## Seeding", ""] + [
-            f"- {s['db']}: +{s['count']:,} records to {s['total']:,} by `{s['seeder']}` in {s['seconds']} s "
-            f"({s['rate']}/s, {s['errors']} errors)" for s in res["seeding"]] + [""]
+        lines += (
+            ["## Seeding", ""]
+            + [
+                f"- {s['db']}: +{s['count']:,} records to {s['total']:,} by `{s['seeder']}` in {s['seconds']} s "
+                f"({s['rate']}/s, {s['errors']} errors)"
+                for s in res["seeding"]
+            ]
+            + [""]
+        )
     if res.get("notes") or res.get("errors"):
-        lines += ["## Notes", ""] + [f"- {n}" for n in res.get("notes", [])] + [
-            f"- Section **{e['section']}** failed: `{e['error']}`" for e in res.get("errors", [])] + [""]
+        lines += (
+            ["## Notes", ""]
+            + [f"- {n}" for n in res.get("notes", [])]
+            + [f"- Section **{e['section']}** failed: `{e['error']}`" for e in res.get("errors", [])]
+            + [""]
+        )
     lines += [ABOUT]
     path.write_text("\n".join(lines))
 
@@ -289,6 +415,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("json", nargs="+")
     p.add_argument("--docs")
+    p.add_argument("--summary", help="a Markdown file whose text goes in the report's Summary")
     a = p.parse_args()
     runs = [json.loads(Path(x).read_text()) for x in a.json]
     if len(runs) == 2:
@@ -298,7 +425,8 @@ def main() -> None:
     res["checks"] = checks(res)
     print(table(res))
     if a.docs:
-        write_docs(res, Path(a.docs), Path(a.json[0]))
+        summary = Path(a.summary).read_text() if a.summary else ""
+        write_docs(res, Path(a.docs), Path(a.json[0]), summary)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Daguerre benchmark suite: service figures beside the machine's own limits, in one run.
 
     .venv/bin/python bench/run.py                      # full run, writes bench/results/ + docs
-    .venv/bin/python bench/run.py --quick --out /tmp/b.json --no-docs   # smoke test, < 2 min
+    .venv/bin/python bench/run.py --quick     # smoke test, < 2 min; JSON under bench/.work/results
     .venv/bin/python bench/run.py --url http://127.0.0.1:9292 --token T  # any Glance on loopback
 
 Sections: limits, data (upload/download), concurrent (many uploads), catalog (records, load),
@@ -34,8 +34,20 @@ import limits  # noqa: E402
 import load  # noqa: E402
 import report  # noqa: E402
 from common import (  # noqa: E402
-    BENCH_DIR, REPO, Api, GiB, MiB, Section, ServerProcess, assert_loopback, free_port, git_info, log,
-    machine_info, make_data_file, summarize,
+    BENCH_DIR,
+    REPO,
+    Api,
+    GiB,
+    MiB,
+    Section,
+    ServerProcess,
+    assert_loopback,
+    free_port,
+    git_info,
+    log,
+    machine_info,
+    make_data_file,
+    summarize,
 )
 
 SECTIONS = ["limits", "data", "concurrent", "catalog", "import"]
@@ -58,13 +70,24 @@ def parse_sizes(text: str) -> list[int]:
 def args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes and short runs (< 2 min): a smoke test")
-    p.add_argument("--url", help="measure this Glance-compatible endpoint (loopback only) instead of starting a server")
+    p.add_argument(
+        "--url", help="measure this Glance-compatible endpoint (loopback only) instead of starting a server"
+    )
     p.add_argument("--token", default=os.environ.get("OS_TOKEN"), help="X-Auth-Token for --url")
     p.add_argument("--server-pid", type=int, help="with --url: pid whose process tree's RSS to sample")
-    p.add_argument("--server", choices=["daguerre", "standin"], default="daguerre",
-                   help="which server to start (standin: bench/standin.py, to test the harness)")
+    p.add_argument(
+        "--server",
+        choices=["daguerre", "standin"],
+        default="daguerre",
+        help="which server to start (standin: bench/standin.py, to test the harness)",
+    )
     p.add_argument("--server-cmd", default=str(REPO / ".venv/bin/daguerre"), help="the daguerre executable")
-    p.add_argument("--server-workers", type=int, default=1, help="worker processes the null app runs with (match the server)")
+    p.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="worker processes the null app runs with (match the server)",
+    )
     p.add_argument("--sections", default=",".join(SECTIONS))
     p.add_argument("--repeats", type=int)
     p.add_argument("--upload-sizes", help="e.g. 1g,4g")
@@ -82,8 +105,10 @@ def args_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=str(BENCH_DIR / ".work"))
     p.add_argument("--keep-work", action="store_true", help="keep generated images and server data")
     p.add_argument("--out", help="JSON result path (default bench/results/<time>-<commit>.json)")
-    p.add_argument("--docs", default=str(REPO / "docs/PERFORMANCE.md"))
-    p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/PERFORMANCE.md")
+    p.add_argument(
+        "--docs", help="Markdown report to rewrite (default docs/PERFORMANCE.md; none with --quick)"
+    )
+    p.add_argument("--no-docs", action="store_true", help="do not rewrite the Markdown report")
     p.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
     return p
 
@@ -120,7 +145,9 @@ class Run:
         self.fileserver_port = free_port()
         self.res: dict = {
             "schema": 1,
-            "command": " ".join(shlex.quote(x) for x in [os.path.relpath(sys.executable, REPO), "bench/run.py", *sys.argv[1:]]),
+            "command": " ".join(
+                shlex.quote(x) for x in [os.path.relpath(sys.executable, REPO), "bench/run.py", *sys.argv[1:]]
+            ),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "git": git_info(),
             "machine": machine_info(self.work),
@@ -142,8 +169,13 @@ class Run:
         self.res["limits"][key] = {"label": label, "unit": unit, "stats": summarize(values), **extra}
 
     def figure(self, key, label, unit, values, role=None, **extra):
-        self.res["figures"][key] = {"label": label, "unit": unit, "stats": summarize(values),
-                                    "role": role, **extra}
+        self.res["figures"][key] = {
+            "label": label,
+            "unit": unit,
+            "stats": summarize(values),
+            "role": role,
+            **extra,
+        }
 
     def note(self, text):
         log("note: " + text)
@@ -180,10 +212,27 @@ class Run:
         port = free_port()
         env = {}
         if self.a.server == "standin":
-            argv = [sys.executable, str(BENCH_DIR / "standin.py"), "--port", str(port), "--data-dir", str(data_dir)]
+            argv = [
+                sys.executable,
+                str(BENCH_DIR / "standin.py"),
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ]
         else:
-            argv = [self.a.server_cmd, "serve", "--host", "127.0.0.1", "--port", str(port),
-                    "--data-dir", str(data_dir), "--config", str(self.config_file())]
+            argv = [
+                self.a.server_cmd,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--config",
+                str(self.config_file()),
+            ]
             if db == "postgresql":
                 env["DAGUERRE_DATABASE__CONNECTION"] = PG_URL.format(db=self.pg_db)
         srv = ServerProcess(argv, port, self.work / "logs" / f"server-{name}-{db}.log", env=env)
@@ -208,38 +257,83 @@ class Run:
     def run_limits(self) -> None:
         s, r = self.s, self.s["repeats"]
         with self.section("limits", None):
-            buf = memoryview(bytearray((self.block * (s["hash_size"] // len(self.block) + 1))[: s["hash_size"]]))
+            buf = memoryview(
+                bytearray((self.block * (s["hash_size"] // len(self.block) + 1))[: s["hash_size"]])
+            )
             self.limit("md5", "md5, one thread", "MB/s", [limits.hash_single("md5", buf) for _ in range(r)])
-            self.limit("sha512", "sha512, one thread", "MB/s", [limits.hash_single("sha512", buf) for _ in range(r)])
-            self.limit("md5_sha512_parallel", "md5 ‖ sha512 of one stream on two threads", "MB/s",
-                       [limits.hash_md5_sha512_parallel(buf) for _ in range(r)])
-            self.limit("hash_two_core", f"md5+sha512, {os.cpu_count()} streams on {os.cpu_count()} threads (aggregate)",
-                       "MB/s", [limits.hash_two_core(buf) for _ in range(r)])
+            self.limit(
+                "sha512", "sha512, one thread", "MB/s", [limits.hash_single("sha512", buf) for _ in range(r)]
+            )
+            self.limit(
+                "md5_sha512_parallel",
+                "md5 ‖ sha512 of one stream on two threads",
+                "MB/s",
+                [limits.hash_md5_sha512_parallel(buf) for _ in range(r)],
+            )
+            self.limit(
+                "hash_two_core",
+                f"md5+sha512, {os.cpu_count()} streams on {os.cpu_count()} threads (aggregate)",
+                "MB/s",
+                [limits.hash_two_core(buf) for _ in range(r)],
+            )
             del buf
             f = self.work / "limits-disk.bin"
-            self.limit("disk_write", f"sequential write {s['disk_size'] // MiB} MiB + fdatasync", "MB/s",
-                       [limits.disk_write(f, s["disk_size"], self.block) for _ in range(r)])
-            self.limit("page_cache_read", "page-cache read", "MB/s", [limits.page_cache_read(f) for _ in range(r)])
-            self.limit("sendfile_loopback", "sendfile over loopback TCP", "MB/s",
-                       [limits.sendfile_loopback(f) for _ in range(r)])
+            self.limit(
+                "disk_write",
+                f"sequential write {s['disk_size'] // MiB} MiB + fdatasync",
+                "MB/s",
+                [limits.disk_write(f, s["disk_size"], self.block) for _ in range(r)],
+            )
+            self.limit(
+                "page_cache_read", "page-cache read", "MB/s", [limits.page_cache_read(f) for _ in range(r)]
+            )
+            self.limit(
+                "sendfile_loopback",
+                "sendfile over loopback TCP",
+                "MB/s",
+                [limits.sendfile_loopback(f) for _ in range(r)],
+            )
             f.unlink(missing_ok=True)
-            up = min(self.res["limits"]["md5_sha512_parallel"]["stats"]["median"],
-                     self.res["limits"]["disk_write"]["stats"]["median"])
+            up = min(
+                self.res["limits"]["md5_sha512_parallel"]["stats"]["median"],
+                self.res["limits"]["disk_write"]["stats"]["median"],
+            )
             self.limit("upload_limit", "min(md5 ‖ sha512, disk write)", "MB/s", [up], derived=True)
-            self.limit("null_app_rps", "null ASGI app (uvicorn, same settings), image-show load", "req/s",
-                       self.null_app_rates())
+            self.limit(
+                "null_app_rps",
+                "null ASGI app (uvicorn, same settings), image-show load",
+                "req/s",
+                self.null_app_rates(),
+            )
             qcow2 = self.test_qcow2()
-            self.limit("qemu_img_convert_s", f"qemu-img convert qcow2→raw of the test image ({s['import_size'] // MiB} MiB)",
-                       "s", [limits.qemu_img_convert(qcow2, self.work / "limits-convert.raw") for _ in range(r)])
+            self.limit(
+                "qemu_img_convert_s",
+                f"qemu-img convert qcow2→raw of the test image ({s['import_size'] // MiB} MiB)",
+                "s",
+                [limits.qemu_img_convert(qcow2, self.work / "limits-convert.raw") for _ in range(r)],
+            )
 
     def null_app_rates(self) -> list[float]:
         port = free_port()
-        argv = [sys.executable, str(BENCH_DIR / "nullapp.py"), "--port", str(port), "--workers", str(self.a.server_workers)]
+        argv = [
+            sys.executable,
+            str(BENCH_DIR / "nullapp.py"),
+            "--port",
+            str(port),
+            "--workers",
+            str(self.a.server_workers),
+        ]
         rates = []
         with ServerProcess(argv, port, self.work / "logs" / "nullapp.log", probe="/") as srv:
             for _ in range(self.s["repeats"]):
-                r = load.run(srv.url, "null", self.s["duration"], self.s["connections"], self.s["load_threads"],
-                             engine=self.s["engine"])
+                r = load.run(
+                    srv.url,
+                    "null",
+                    self.s["duration"],
+                    self.s["connections"],
+                    self.s["load_threads"],
+                    engine=self.s["engine"],
+                )
                 rates.append(r["rps"])
         return rates
 
@@ -264,10 +358,22 @@ class Run:
                         up.append(mbps)
                         down.append(data_path.download(api, iid, size, timeout))
                         api.delete_image(iid)
-                self.figure(f"upload_{lab}", f"upload {lab} (PUT /file)", "MB/s", up, role="upload",
-                            section=f"data_{lab}")
-                self.figure(f"download_{lab}", f"download {lab} (GET /file)", "MB/s", down, role="download",
-                            section=f"data_{lab}")
+                self.figure(
+                    f"upload_{lab}",
+                    f"upload {lab} (PUT /file)",
+                    "MB/s",
+                    up,
+                    role="upload",
+                    section=f"data_{lab}",
+                )
+                self.figure(
+                    f"download_{lab}",
+                    f"download {lab} (GET /file)",
+                    "MB/s",
+                    down,
+                    role="download",
+                    section=f"data_{lab}",
+                )
                 if not self.a.keep_work:
                     path.unlink(missing_ok=True)
             api.close()
@@ -297,22 +403,54 @@ class Run:
                 if srv:
                     srv.stop()
             role = "concurrent_max" if n == top else "concurrent"
-            self.figure(name, f"{n} concurrent uploads of {lab}, aggregate", "MB/s", rates, role=role, section=name)
-            self.figure(name + "_errors", f"{n} concurrent uploads of {lab}, errors", "count", [sum(errors)],
-                        role=role + "_errors", section=name)
-            self.figure(name + "_rss", f"{n} concurrent uploads of {lab}, server peak RSS", "MiB",
-                        [sec.data.get("server_peak_rss_mib")], role=role + "_rss", section=name)
+            self.figure(
+                name, f"{n} concurrent uploads of {lab}, aggregate", "MB/s", rates, role=role, section=name
+            )
+            self.figure(
+                name + "_errors",
+                f"{n} concurrent uploads of {lab}, errors",
+                "count",
+                [sum(errors)],
+                role=role + "_errors",
+                section=name,
+            )
+            self.figure(
+                name + "_rss",
+                f"{n} concurrent uploads of {lab}, server peak RSS",
+                "MiB",
+                [sec.data.get("server_peak_rss_mib")],
+                role=role + "_rss",
+                section=name,
+            )
 
     def pg_available(self) -> bool:
         try:
-            r = subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", "5432"], capture_output=True, timeout=10, check=False)
+            r = subprocess.run(
+                ["pg_isready", "-h", "127.0.0.1", "-p", "5432"], capture_output=True, timeout=10, check=False
+            )
             return r.returncode == 0
         except (OSError, subprocess.SubprocessError):
             return False
 
     def psql(self, sql: str) -> None:
-        subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-                        "-qc", sql], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def run_catalog(self) -> None:
         for db in self.s["db"]:
@@ -345,9 +483,14 @@ class Run:
                     srv = self.server("catalog", db, fresh=not seeded)
                 api = Api(self.base(srv), self.a.token)
                 if n > len(seeded):
-                    ctx = catalog.SeedContext(self.base(srv), self.a.token, self.work / f"server-catalog-{db}",
-                                              None if db == "sqlite" else PG_URL.format(db=self.pg_db),
-                                              len(seeded), n - len(seeded))
+                    ctx = catalog.SeedContext(
+                        self.base(srv),
+                        self.a.token,
+                        self.work / f"server-catalog-{db}",
+                        None if db == "sqlite" else PG_URL.format(db=self.pg_db),
+                        len(seeded),
+                        n - len(seeded),
+                    )
                     ids, info = catalog.seed(ctx, s["seeder"])
                     info.update(db=db, total=n)
                     self.res["seeding"].append(info)
@@ -358,9 +501,19 @@ class Run:
                 name = f"catalog_{db}_{n}"
                 with self.section(name, srv):
                     for rep in range(s["catalog_repeats"]):
-                        runs.append(catalog.measure(api, seeded, self.work, f"{db}-{n}-{rep}", s["duration"],
-                                                    s["single_duration"], s["connections"], s["load_threads"],
-                                                    s["engine"]))
+                        runs.append(
+                            catalog.measure(
+                                api,
+                                seeded,
+                                self.work,
+                                f"{db}-{n}-{rep}",
+                                s["duration"],
+                                s["single_duration"],
+                                s["connections"],
+                                s["load_threads"],
+                                s["engine"],
+                            )
+                        )
                 api.close()
                 self.catalog_figures(db, n, runs, name)
         finally:
@@ -381,19 +534,75 @@ class Run:
             singles = [r[op]["single"] for r in runs]
             lower = any(x.get("exhausted_threads") for x in loads)
             conns = self.s["connections"]
-            self.figure(key + "_rps", label + f", {conns} connections", "req/s", [x["rps"] for x in loads],
-                        role=f"{op}_rps", db=db, records=n, op=op, section=section, lower_bound=lower,
-                        top_records=n == top)
-            self.figure(key + "_p50", label + ", p50 under load", "ms", [x["p50_ms"] for x in loads],
-                        role=f"{op}_p50", db=db, records=n, op=op, section=section)
-            self.figure(key + "_p99", label + ", p99 under load", "ms", [x["p99_ms"] for x in loads],
-                        role=f"{op}_p99", db=db, records=n, op=op, section=section, top_records=n == top)
-            self.figure(key + "_errors", label + ", errors under load", "count", [sum(x["errors"] for x in loads)],
-                        role=f"{op}_errors", db=db, records=n, op=op, section=section)
-            self.figure(key + "_single_p50", label + ", single client p50", "ms", [x["p50_ms"] for x in singles],
-                        role=f"{op}_single_p50", db=db, records=n, op=op, section=section)
-            self.figure(key + "_single_p99", label + ", single client p99", "ms", [x["p99_ms"] for x in singles],
-                        role=f"{op}_single_p99", db=db, records=n, op=op, section=section)
+            self.figure(
+                key + "_rps",
+                label + f", {conns} connections",
+                "req/s",
+                [x["rps"] for x in loads],
+                role=f"{op}_rps",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+                lower_bound=lower,
+                top_records=n == top,
+            )
+            self.figure(
+                key + "_p50",
+                label + ", p50 under load",
+                "ms",
+                [x["p50_ms"] for x in loads],
+                role=f"{op}_p50",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+            )
+            self.figure(
+                key + "_p99",
+                label + ", p99 under load",
+                "ms",
+                [x["p99_ms"] for x in loads],
+                role=f"{op}_p99",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+                top_records=n == top,
+            )
+            self.figure(
+                key + "_errors",
+                label + ", errors under load",
+                "count",
+                [sum(x["errors"] for x in loads)],
+                role=f"{op}_errors",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+            )
+            self.figure(
+                key + "_single_p50",
+                label + ", single client p50",
+                "ms",
+                [x["p50_ms"] for x in singles],
+                role=f"{op}_single_p50",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+            )
+            self.figure(
+                key + "_single_p99",
+                label + ", single client p99",
+                "ms",
+                [x["p99_ms"] for x in singles],
+                role=f"{op}_single_p99",
+                db=db,
+                records=n,
+                op=op,
+                section=section,
+            )
 
     def run_import(self) -> None:
         s = self.s
@@ -422,10 +631,22 @@ class Run:
             if srv:
                 srv.stop()
         lab = data_path.size_label(raw_size)
-        self.limit("import_steps_sum_s", f"fetch + qemu-img convert + PUT by hand ({lab} qcow2)", "s", sums,
-                   detail=detail)
-        self.figure(f"import_{lab}", f"import {lab} qcow2 by web-download, converted to raw", "s", imports,
-                    role="import", converted=all(d["import"]["converted_to_raw"] for d in detail), section="import")
+        self.limit(
+            "import_steps_sum_s",
+            f"fetch + qemu-img convert + PUT by hand ({lab} qcow2)",
+            "s",
+            sums,
+            detail=detail,
+        )
+        self.figure(
+            f"import_{lab}",
+            f"import {lab} qcow2 by web-download, converted to raw",
+            "s",
+            imports,
+            role="import",
+            converted=all(d["import"]["converted_to_raw"] for d in detail),
+            section="import",
+        )
 
     # ------------------------------------------------------------ whole run
 
@@ -449,15 +670,23 @@ class Run:
             self.figure("startup_s", "startup to first answered request", "s", st, role="startup")
         self.res["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.res["checks"] = report.checks(self.res)
-        out = Path(self.a.out) if self.a.out else (
-            BENCH_DIR / "results" / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{self.res['git']['commit'][:10] or 'nocommit'}{'-quick' if self.s['quick'] else ''}.json")
+        stamp = (
+            f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{self.res['git']['commit'][:10] or 'nocommit'}"
+        )
+        if self.a.out:
+            out = Path(self.a.out)
+        elif self.s["quick"]:  # a smoke run: kept out of bench/results/ and out of git
+            out = self.work / "results" / f"{stamp}-quick.json"
+        else:
+            out = BENCH_DIR / "results" / f"{stamp}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(self.res, indent=1, sort_keys=False) + "\n")
         print(report.table(self.res))
         log(f"results: {out}")
-        if not self.a.no_docs:
-            report.write_docs(self.res, Path(self.a.docs), out)
-            log(f"docs: {self.a.docs}")
+        if not self.a.no_docs and (not self.s["quick"] or self.a.docs):
+            docs = Path(self.a.docs or REPO / "docs/PERFORMANCE.md")
+            report.write_docs(self.res, docs, out)
+            log(f"docs: {docs}")
         if not self.a.keep_work:
             for p in self.work.glob("server-*"):
                 shutil.rmtree(p, ignore_errors=True)

@@ -35,7 +35,9 @@ def seed(ctx: SeedContext) -> list[str]:
     ids = [template_id]
     try:
         with engine.begin() as c:
-            row = dict(c.execute(sa.select(schema.images).where(schema.images.c.id == template_id)).mappings().one())
+            row = dict(
+                c.execute(sa.select(schema.images).where(schema.images.c.id == template_id)).mappings().one()
+            )
         base = row["created_at"]
         for off in range(ctx.start + 1, ctx.start + ctx.count, BATCH):
             imgs, props, tags = [], [], []
@@ -43,8 +45,17 @@ def seed(ctx: SeedContext) -> list[str]:
                 body = seed_body(i)
                 iid = str(uuid.uuid4())
                 ts = base + dt.timedelta(microseconds=i)
-                imgs.append(dict(row, id=iid, name=body["name"], disk_format=body["disk_format"],
-                                 container_format=body["container_format"], created_at=ts, updated_at=ts))
+                imgs.append(
+                    dict(
+                        row,
+                        id=iid,
+                        name=body["name"],
+                        disk_format=body["disk_format"],
+                        container_format=body["container_format"],
+                        created_at=ts,
+                        updated_at=ts,
+                    )
+                )
                 props.append({"image_id": iid, "name": "bench_group", "value": body["bench_group"]})
                 tags += [{"image_id": iid, "value": t} for t in body["tags"]]
                 ids.append(iid)

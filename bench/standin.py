@@ -37,9 +37,20 @@ def now() -> str:
 async def create(request: Request):
     body = await request.json()
     iid = str(uuid.uuid4())
-    img = {"id": iid, "status": "queued", "name": None, "disk_format": None,
-           "container_format": None, "visibility": "shared", "size": None, "tags": [],
-           "created_at": now(), "updated_at": now(), "checksum": None, "os_hash_value": None}
+    img = {
+        "id": iid,
+        "status": "queued",
+        "name": None,
+        "disk_format": None,
+        "container_format": None,
+        "visibility": "shared",
+        "size": None,
+        "tags": [],
+        "created_at": now(),
+        "updated_at": now(),
+        "checksum": None,
+        "os_hash_value": None,
+    }
     img.update(body)
     IMAGES[iid] = img
     ORDER.append(iid)
@@ -102,11 +113,19 @@ async def _store(iid: str, chunks) -> None:
             if not chunk:
                 continue
             size += len(chunk)
-            await asyncio.gather(anyio.to_thread.run_sync(md5.update, chunk),
-                                 anyio.to_thread.run_sync(sha.update, chunk),
-                                 anyio.to_thread.run_sync(f.write, chunk))
-    img.update(status="active", size=size, checksum=md5.hexdigest(), os_hash_value=sha.hexdigest(),
-               os_hash_algo="sha512", updated_at=now())
+            await asyncio.gather(
+                anyio.to_thread.run_sync(md5.update, chunk),
+                anyio.to_thread.run_sync(sha.update, chunk),
+                anyio.to_thread.run_sync(f.write, chunk),
+            )
+    img.update(
+        status="active",
+        size=size,
+        checksum=md5.hexdigest(),
+        os_hash_value=sha.hexdigest(),
+        os_hash_algo="sha512",
+        updated_at=now(),
+    )
 
 
 async def _rechunk(stream, size=1 << 20):
@@ -140,8 +159,9 @@ async def download(request: Request):
             while chunk := await anyio.to_thread.run_sync(f.read, 1 << 20):
                 yield chunk
 
-    return StreamingResponse(body(), media_type="application/octet-stream",
-                             headers={"Content-Length": str(img["size"])})
+    return StreamingResponse(
+        body(), media_type="application/octet-stream", headers={"Content-Length": str(img["size"])}
+    )
 
 
 async def _web_download(iid: str, uri: str) -> None:
@@ -154,8 +174,11 @@ async def _web_download(iid: str, uri: str) -> None:
                     await anyio.to_thread.run_sync(f.write, chunk)
         if img.get("disk_format") == "qcow2":
             raw = DATA / f"{iid}.raw"
-            await anyio.to_thread.run_sync(lambda: subprocess.run(
-                ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(tmp), str(raw)], check=True))
+            await anyio.to_thread.run_sync(
+                lambda: subprocess.run(
+                    ["qemu-img", "convert", "-f", "qcow2", "-O", "raw", str(tmp), str(raw)], check=True
+                )
+            )
             os.replace(raw, tmp)
             img["disk_format"] = "raw"
 
@@ -182,16 +205,18 @@ async def do_import(request: Request):
     return Response(status_code=202)
 
 
-app = Starlette(routes=[
-    Route("/v2/images", create, methods=["POST"]),
-    Route("/v2/images", listing, methods=["GET"]),
-    Route("/v2/images/{id}", show, methods=["GET"]),
-    Route("/v2/images/{id}", patch, methods=["PATCH"]),
-    Route("/v2/images/{id}", delete, methods=["DELETE"]),
-    Route("/v2/images/{id}/file", upload, methods=["PUT"]),
-    Route("/v2/images/{id}/file", download, methods=["GET"]),
-    Route("/v2/images/{id}/import", do_import, methods=["POST"]),
-])
+app = Starlette(
+    routes=[
+        Route("/v2/images", create, methods=["POST"]),
+        Route("/v2/images", listing, methods=["GET"]),
+        Route("/v2/images/{id}", show, methods=["GET"]),
+        Route("/v2/images/{id}", patch, methods=["PATCH"]),
+        Route("/v2/images/{id}", delete, methods=["DELETE"]),
+        Route("/v2/images/{id}/file", upload, methods=["PUT"]),
+        Route("/v2/images/{id}/file", download, methods=["GET"]),
+        Route("/v2/images/{id}/import", do_import, methods=["POST"]),
+    ]
+)
 
 
 def main() -> None:
