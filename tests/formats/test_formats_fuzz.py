@@ -103,6 +103,10 @@ def run(buf: bytes, claim: str, chunk: int) -> Verdict:
     assert not [f for f in v.failures if f.check == "inspection_error"], v.failures
     assert v.virtual_size is None or isinstance(v.virtual_size, int)
     assert all(isinstance(k, str) and isinstance(x, str) for k, x in v.facts.items())
+    # trimming the head once it is complete never changes the verdict
+    untrimmed = Inspector(trim_head=False)
+    untrimmed.feed(buf)
+    assert untrimmed.finish() == v
     try:
         judge(v, claim, SafetyPolicy())
     except FormatRefused as exc:

@@ -579,6 +579,9 @@ def test_refused_with_exact_checks(corpus, workdir, name):
     data = bytes(builder(Ctx(corpus, workdir, name)))
     verdict = inspect_bytes(data)
     assert not any(f.check == "inspection_error" for f in verdict.failures)
+    untrimmed = Inspector(trim_head=False)
+    untrimmed.feed(data)
+    assert untrimmed.finish() == verdict
     with pytest.raises(FormatRefused) as ei:
         judge(verdict, claim, SafetyPolicy())
     assert set(ei.value.checks) == expected, str(ei.value)

@@ -121,3 +121,30 @@ def test_retained_memory_is_bounded_on_a_long_stream():
     assert peak <= MAX_RETAINED + 256 * 1024
     v = ins.finish()
     assert v.format == "raw" and v.virtual_size == 40 * len(chunk)
+
+
+@pytest.mark.parametrize(
+    ("name", "bound"), [("qcow2_v3", 64 * 1024), ("vhdx", 320 * 1024), ("raw", 64 * 1024)]
+)
+def test_head_is_trimmed_to_what_the_format_needs(corpus, name, bound):
+    data = corpus[name].read()
+    if name == "qcow2_v3":
+        data += bytes(3 * MiB)  # as if clusters followed
+    assert len(data) > 2 * MiB + 64 * 1024
+    ins = Inspector()
+    ins.feed(data[: 3 * MiB])
+    assert ins.retained_bytes() <= bound + 16 * 1024 + 64 * 1024
+    ins.feed(data[3 * MiB :])
+    untrimmed = Inspector(trim_head=False)
+    untrimmed.feed(data)
+    assert ins.finish() == untrimmed.finish()
+
+
+@pytest.mark.parametrize("name", sorted(["qcow2_v3", "vmdk_sparse_data", "vhd_dynamic_data", "vhdx_data", "vdi_static",
+                                         "iso_gpt_hybrid", "gpt", "qcow2_2m_clusters", "vmdk_stream_footer"]))  # fmt: skip
+def test_trimmed_and_untrimmed_agree(corpus, name):
+    data = corpus[name].read()
+    a, b = Inspector(), Inspector(trim_head=False)
+    a.feed(data)
+    b.feed(data)
+    assert a.finish() == b.finish()

@@ -16,6 +16,11 @@ class Probe:
     def schedule(self, st: StreamState, policy: SafetyPolicy) -> None:
         """Called once, when the head buffer is complete (or at EOF if sooner)."""
 
+    def head_needed(self, head: bytes) -> int:
+        """How many head bytes finish() will read (the head is trimmed to the
+        largest need, at least MIN_HEAD, once it is complete)."""
+        return 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
         """Called at EOF: a Finding when the bytes are this format, else None."""
         raise NotImplementedError

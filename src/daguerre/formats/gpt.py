@@ -30,8 +30,18 @@ def matches(head: bytes) -> bool:
 class GptProbe(Probe):
     name = "gpt"
 
+    def head_needed(self, head: bytes) -> int:
+        if not matches(head):
+            return 0
+        need = 4096 + 512
+        for sector in (512, 4096):
+            hdr = head[sector : sector + 92]
+            if hdr[:8] == GPT_SIG and len(hdr) == 92:
+                need = max(need, min(le64(hdr, 72), 1 << 40) * sector + le32(hdr, 80) * le32(hdr, 84))
+        return need
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
-        head = bytes(st.head)
+        head = st.frozen_head()
         if not matches(head):
             return None
         f = Finding("gpt", container=False)
@@ -69,6 +79,9 @@ class GptProbe(Probe):
                 f.truncated("the GPT header")
             else:
                 f.fail("gpt.header", "protective MBR but no GPT header")
+            return
+        if len(hdr) < 92:
+            f.truncated("the GPT header")
             return
         problems = []
         hsize = le32(hdr, 12)

@@ -8,7 +8,7 @@ import os
 from . import gpt, iso, luks, other, parallels, qcow2, qed, vdi, vhd, vhdx, vmdk
 from .base import Probe
 from .model import Finding, FormatRefused, SafetyFailure, SafetyPolicy, Verdict
-from .stream import MAX_RETAINED, StreamState
+from .stream import HEAD_LIMIT, MAX_RETAINED, StreamState
 
 log = logging.getLogger("daguerre.formats")
 
@@ -37,8 +37,9 @@ class Inspector:
 
     max_retained = MAX_RETAINED
 
-    def __init__(self, policy: SafetyPolicy | None = None):
+    def __init__(self, policy: SafetyPolicy | None = None, *, trim_head: bool = True):
         self.policy = policy or SafetyPolicy()
+        self._trim = trim_head
         self._st = StreamState()
         self._probes = [t() for t in _PROBE_TYPES]
         self._scheduled = False
@@ -64,12 +65,18 @@ class Inspector:
         if self._scheduled:
             return
         self._scheduled = True
+        head = self._st.head
+        keep = 0
         for p in self._probes:
             try:
                 p.schedule(self._st, self.policy)
+                keep = max(keep, p.head_needed(head))  # type: ignore[arg-type]
             except Exception:  # fail closed, never crash the upload path
                 log.exception("format inspector %s failed while scheduling", p.name)
                 self._errors.append(p.name)
+                keep = HEAD_LIMIT
+        if self._trim and not self._st.finished:
+            self._st.trim_head(keep)
 
     def finish(self) -> Verdict:
         if self._verdict is not None:

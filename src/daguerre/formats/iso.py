@@ -19,8 +19,11 @@ def matches(head: bytes) -> bool:
 class IsoProbe(Probe):
     name = "iso"
 
+    def head_needed(self, head: bytes) -> int:
+        return FIRST + MAX_DESCRIPTORS * SECTOR if matches(head) else 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
-        head = bytes(st.head)
+        head = st.frozen_head()
         if not matches(head):
             return None
         f = Finding("iso", container=False)

@@ -43,8 +43,14 @@ def matches(head: bytes) -> bool:
 class Qcow2Probe(Probe):
     name = "qcow2"
 
+    def head_needed(self, head: bytes) -> int:
+        if not matches(head) or len(head) < 24:
+            return 0
+        bits = be32(head, 20)
+        return 1 << bits if 9 <= bits <= 21 else 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
-        head = bytes(st.head)
+        head = st.frozen_head()
         if not matches(head):
             return None
         f = Finding("qcow2")

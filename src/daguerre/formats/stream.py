@@ -20,12 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 HEAD_LIMIT = 2 * 1024 * 1024 + 64 * 1024
-TAIL_SIZE = 64 * 1024
+TAIL_SIZE = 8 * 1024  # VMDK footer (1536 B) and VHD/DMG trailers (512 B) are all we need
+MIN_HEAD = 64 * 1024  # what every format's identification looks at
 CAPTURE_BUDGET = 1024 * 1024
 MAX_CAPTURES = 64
 # The most an Inspector ever retains: head + tail (trimmed lazily, so up to
 # twice its size) + every capture.
 MAX_RETAINED = HEAD_LIMIT + 2 * TAIL_SIZE + CAPTURE_BUDGET
+# after finish() the head is also held once as immutable bytes
+MAX_RETAINED_FINISHED = MAX_RETAINED + HEAD_LIMIT
 
 
 @dataclass(eq=False)
@@ -58,6 +61,8 @@ class StreamState:
         self._captures: list[Capture] = []
         self._captured_bytes = 0
         self.finished = False
+        self._head_closed = False
+        self._frozen: bytes | None = None
 
     # -- feeding -----------------------------------------------------------
     def feed(self, mv: memoryview, on_head_complete: Callable[[], None] | None = None) -> None:
@@ -66,7 +71,7 @@ class StreamState:
             return
         start = self.size
         end = start + n
-        if start < HEAD_LIMIT:
+        if start < HEAD_LIMIT and not self._head_closed:
             self.head += mv[: HEAD_LIMIT - start]
         self.size = end
         if on_head_complete is not None and start < HEAD_LIMIT <= end:
@@ -98,9 +103,25 @@ class StreamState:
                     if cap.on_complete is not None:
                         cap.on_complete(cap)
 
+    def trim_head(self, keep: int) -> None:
+        """Keep only the first ``keep`` bytes of a complete head (bounded memory
+        for the common case: cluster 0 of a qcow2 rather than 2 MiB)."""
+        self._head_closed = True
+        keep = max(keep, MIN_HEAD)
+        if keep < len(self.head):
+            del self.head[keep:]
+
     def finish(self) -> None:
         self.finished = True
         self._pending.clear()
+
+    def frozen_head(self) -> bytes:
+        """The head as immutable bytes (one shared copy, after finish)."""
+        if not self.finished:
+            return bytes(self.head)
+        if self._frozen is None:
+            self._frozen = bytes(self.head)
+        return self._frozen
 
     # -- requests from inspectors -----------------------------------------
     def capture(
@@ -162,4 +183,5 @@ class StreamState:
         return None
 
     def retained_bytes(self) -> int:
-        return len(self.head) + len(self._tail) + sum(len(c.data) for c in self._captures)
+        frozen = len(self._frozen) if self._frozen is not None else 0
+        return len(self.head) + frozen + len(self._tail) + sum(len(c.data) for c in self._captures)

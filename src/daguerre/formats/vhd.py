@@ -41,6 +41,11 @@ def matches_tail(tail: bytes) -> bool:
 class VhdProbe(Probe):
     name = "vhd"
 
+    def head_needed(self, head: bytes) -> int:
+        if matches_head(head) and len(head) >= 24:
+            return min(be64(head, 16), 1 << 40) + 1024
+        return 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
         head = bytes(st.head[:512])
         tail = st.tail()[-512:]

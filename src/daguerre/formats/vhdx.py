@@ -154,8 +154,11 @@ class VhdxProbe(Probe):
                 return
             self.items[guid] = c
 
+    def head_needed(self, head: bytes) -> int:
+        return REGION_TABLE_OFFSET + REGION_TABLE_SIZE if matches(head) else 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
-        head = bytes(st.head)
+        head = st.frozen_head()
         if not matches(head):
             return None
         f = Finding("vhdx")

@@ -89,8 +89,15 @@ def parse_descriptor(text: str) -> tuple[dict[str, str], list[tuple[str, int, st
 class VmdkProbe(Probe):
     name = "vmdk"
 
+    def head_needed(self, head: bytes) -> int:
+        if head[:4] == KDMV and len(head) >= 44:
+            return 512 + min(le64(head, 36), MAX_DESCRIPTOR_SECTORS) * 512
+        if looks_like_text_descriptor(head):
+            return 1 << 20
+        return 0
+
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
-        head = bytes(st.head)
+        head = st.frozen_head()
         if head[:4] == KDMV:
             return self._sparse(head, st, policy)
         if head[:4] == COWD:
