@@ -102,7 +102,12 @@ def _issue_token(opts: dict[str, str], form: LoginForm) -> tuple[str, float]:
         access = auth.get_access(sess)
     except ks_exc.Unauthorized:
         raise Unauthenticated("The user name, password, project or domain is wrong.") from None
-    except (ks_exc.ConnectFailure, ks_exc.ConnectionError, ks_exc.DiscoveryFailure, ks_exc.RequestTimeout) as exc:
+    except (
+        ks_exc.ConnectFailure,
+        ks_exc.ConnectionError,
+        ks_exc.DiscoveryFailure,
+        ks_exc.RequestTimeout,
+    ) as exc:
         raise Unavailable(f"The identity service cannot be reached: {type(exc).__name__}") from None
     except ks_exc.HttpError as exc:
         if exc.http_status and 400 <= exc.http_status < 500:

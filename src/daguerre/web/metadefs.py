@@ -43,8 +43,9 @@ class Namespace:
 
 
 class MetadataCatalog(Protocol):
-    async def namespaces_for(self, rt: Runtime, ctx: RequestContext, resource_type: str = RESOURCE_TYPE) -> list[Namespace]:
-        ...
+    async def namespaces_for(
+        self, rt: Runtime, ctx: RequestContext, resource_type: str = RESOURCE_TYPE
+    ) -> list[Namespace]: ...
 
 
 _catalog: MetadataCatalog | None = None

@@ -86,20 +86,26 @@ async def image_list(request: Request, ctx: RequestContext) -> Response:
     params: list[tuple[str, str]] = [(k, v) for k, v in filters.items() if v and k != "member_status"]
     if filters["member_status"] and filters["visibility"] == "shared":
         params.append(("member_status", filters["member_status"]))
-    keep = [(k, v) for k, v in filters.items() if v] + ([("limit", str(limit))] if limit != DEFAULT_PAGE_SIZE else [])
+    keep = [(k, v) for k, v in filters.items() if v] + (
+        [("limit", str(limit))] if limit != DEFAULT_PAGE_SIZE else []
+    )
     marker, before = q.get("marker"), q.get("before")
+    # One row more than shown tells whether another page lies in that direction.
+    probe = ("limit", str(limit + 1))
     try:
         if before:
             # The previous page: walk backwards from the first row shown, then put it right way round.
             found = await images_svc.list_images(
-                rt, ctx, [*params, ("sort_key", "created_at"), ("sort_dir", "asc"), ("marker", before), ("limit", str(limit))]
-            )  # fmt: skip
-            images = list(reversed(found.images))
-            has_prev, has_next = found.full, bool(images)
+                rt, ctx, [*params, ("sort_key", "created_at"), ("sort_dir", "asc"), ("marker", before), probe]
+            )
+            images = list(reversed(found.images[:limit]))
+            has_prev, has_next = len(found.images) > limit, True
         else:
-            found = await images_svc.list_images(rt, ctx, [*params, *([("marker", marker)] if marker else []), ("limit", str(limit))])
-            images = found.images
-            has_prev, has_next = bool(marker) and bool(images), found.full
+            found = await images_svc.list_images(
+                rt, ctx, [*params, *([("marker", marker)] if marker else []), probe]
+            )
+            images = found.images[:limit]
+            has_prev, has_next = bool(marker), len(found.images) > limit
     except DomainError as exc:
         return render(request, "images.html", status=status_for(exc), error=exc.message, images=[], filters=filters,
                       limit=limit, page_sizes=PAGE_SIZES, statuses=img.STATUSES, visibilities=img.VISIBILITIES,
@@ -245,12 +251,19 @@ async def upload(request: Request) -> Response:
         except ValueError:
             raise Invalid(f"Invalid size {raw_size!r}") from None
         try:
-            image = await data_svc.upload(rt_of(request), ctx, request.path_params["image_id"], request.stream(), size)
+            image = await data_svc.upload(
+                rt_of(request), ctx, request.path_params["image_id"], request.stream(), size
+            )
         except ClientDisconnect:
             raise Invalid("The browser disconnected before the upload completed") from None
         response: Response = JSONResponse(
-            {"id": image.id, "status": image.status, "size": image.size, "checksum": image.checksum,
-             "detail_url": _url(image.id) + "?notice=uploaded"}  # fmt: skip
+            {
+                "id": image.id,
+                "status": image.status,
+                "size": image.size,
+                "checksum": image.checksum,
+                "detail_url": _url(image.id) + "?notice=uploaded",
+            }  # fmt: skip
         )
     except CsrfRefused as exc:
         response = json_error(403, str(exc))
@@ -273,7 +286,11 @@ async def download(request: Request, ctx: RequestContext) -> Response:
         return await _detail(request, ctx, image_id, status=404, error="This image has no data to download.")
     reader = result.reader
     name = _UNSAFE_FILENAME.sub("_", result.image.name or "")[:100].strip("._") or result.image.id
-    ext = result.image.disk_format if result.image.disk_format and not name.endswith(f".{result.image.disk_format}") else ""
+    ext = (
+        result.image.disk_format
+        if result.image.disk_format and not name.endswith(f".{result.image.disk_format}")
+        else ""
+    )
     headers = {
         "Content-Length": str(reader.end - reader.start),
         "Content-Disposition": f'attachment; filename="{name}{"." + ext if ext else ""}"',
@@ -310,7 +327,9 @@ def _edit_values(image: Image) -> MultiDict:
 @page()
 async def edit_form(request: Request, ctx: RequestContext) -> Response:
     image = await images_svc.show(rt_of(request), ctx, request.path_params["image_id"])
-    return render(request, "image_edit.html", image=image, form=_edit_values(image), **_formats(rt_of(request)))
+    return render(
+        request, "image_edit.html", image=image, form=_edit_values(image), **_formats(rt_of(request))
+    )
 
 
 @page(form=True)
@@ -388,7 +407,9 @@ async def remove_tag(request: Request, ctx: RequestContext, form: MultiDict) -> 
     rt = rt_of(request)
     image_id = request.path_params["image_id"]
     tag = form.get("tag") or ""
-    return await _act(request, ctx, image_id, None, lambda: images_svc.delete_tag(rt, ctx, image_id, tag), "tag-removed")
+    return await _act(
+        request, ctx, image_id, None, lambda: images_svc.delete_tag(rt, ctx, image_id, tag), "tag-removed"
+    )
 
 
 @page(form=True)
@@ -500,7 +521,9 @@ async def metadata_save(request: Request, ctx: RequestContext, form: MultiDict) 
 async def login_form(request: Request, ctx: None) -> Response:
     if web_identity.strategy(request) != "keystone":
         return redirect("/ui/images")
-    expired = "Your session has expired; please log in again." if request.query_params.get("expired") else None
+    expired = (
+        "Your session has expired; please log in again." if request.query_params.get("expired") else None
+    )
     form = MultiDict({"domain": "Default", "next": safe_next(request.query_params.get("next"))})
     return render(request, "login.html", form=form, error=expired, status=200)
 

@@ -111,14 +111,18 @@ def wants_json(request: Request) -> bool:
 
 
 def json_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"message": message, "code": status, "title": TITLES.get(status, "Error")}, status_code=status)
+    return JSONResponse(
+        {"message": message, "code": status, "title": TITLES.get(status, "Error")}, status_code=status
+    )
 
 
 async def read_form(request: Request) -> MultiDict:
     """An application/x-www-form-urlencoded body, bounded (the dashboard posts no multipart)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
-        raise UnsupportedMedia(f"Forms must be sent as application/x-www-form-urlencoded, not {media or '(none)'}")
+        raise UnsupportedMedia(
+            f"Forms must be sent as application/x-www-form-urlencoded, not {media or '(none)'}"
+        )
     raw = bytearray()
     try:
         async for piece in request.stream():
@@ -128,7 +132,9 @@ async def read_form(request: Request) -> MultiDict:
     except ClientDisconnect:
         raise Invalid("The browser disconnected before sending the whole form") from None
     try:
-        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=500)
+        pairs = parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=500
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid(f"The form could not be read: {exc}") from None
     return MultiDict(pairs)
@@ -159,7 +165,9 @@ async def check_csrf(request: Request, form: MultiDict | None) -> None:
 Handler = Callable[..., Awaitable[Response]]
 
 
-def page(*, form: bool = False, login: bool = True) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def page(
+    *, form: bool = False, login: bool = True
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: security headers, session cookie, identity, CSRF on POST, errors as pages.
 
     ``form=True``: the POST body is a urlencoded form, read and CSRF-checked here and passed on.
@@ -211,4 +219,3 @@ def safe_next(url: str | None) -> str:
     if url and url.startswith("/ui") and not url.startswith("//") and "\\" not in url:
         return url
     return "/ui/images"
-

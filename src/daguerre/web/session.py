@@ -104,7 +104,9 @@ class SessionCodec:
             return None
         if exp <= time.time():
             return None
-        return Session(csrf=csrf, token=doc.get("token"), user=doc.get("user"), project=doc.get("project"), exp=exp)
+        return Session(
+            csrf=csrf, token=doc.get("token"), user=doc.get("user"), project=doc.get("project"), exp=exp
+        )
 
 
 def codec(request: Request) -> SessionCodec:
