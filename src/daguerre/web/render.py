@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from daguerre.api.errors import TITLES, status_for
+from daguerre.api.requests import has_body
 from daguerre.context import RequestContext
 from daguerre.domain.errors import DomainError, Invalid, Unauthenticated, UnsupportedMedia
 from daguerre.web.identity import LoginRequired, identify, strategy
@@ -118,6 +119,8 @@ def json_error(status: int, message: str) -> JSONResponse:
 
 async def read_form(request: Request) -> MultiDict:
     """An application/x-www-form-urlencoded body, bounded (the dashboard posts no multipart)."""
+    if not has_body(request):
+        return MultiDict()
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise UnsupportedMedia(
