@@ -15,7 +15,7 @@ from formats_helpers import build_kernel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daguerre.formats import MAX_RETAINED, FormatRefused, Inspector, SafetyPolicy, Verdict, judge
+from daguerre.formats import CHECK_NAMES, MAX_RETAINED, FormatRefused, Inspector, SafetyPolicy, Verdict, judge
 
 EXAMPLES = int(os.environ.get("DAGUERRE_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
@@ -101,6 +101,7 @@ def run(buf: bytes, claim: str, chunk: int) -> Verdict:
     assert isinstance(v, Verdict)
     assert peak <= MAX_RETAINED
     assert not [f for f in v.failures if f.check == "inspection_error"], v.failures
+    assert {f.check for f in v.failures} <= CHECK_NAMES
     assert v.virtual_size is None or isinstance(v.virtual_size, int)
     assert all(isinstance(k, str) and isinstance(x, str) for k, x in v.facts.items())
     # trimming the head once it is complete never changes the verdict

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from formats_helpers import build_gpt, build_iso, build_kernel, qemu_img, vmdk_gd_at_end
 
-from daguerre.formats import FormatRefused, Inspector, SafetyPolicy, judge
+from daguerre.formats import CHECK_NAMES, FormatRefused, Inspector, SafetyPolicy, judge
 from daguerre.formats.crc32c import crc32c
 
 
@@ -589,3 +589,13 @@ def test_refused_with_exact_checks(corpus, workdir, name):
 
 def test_case_count():
     assert len(CASES) >= 40
+
+
+def test_expected_checks_are_known_names():
+    for _, _, expected in CASES.values():
+        assert expected <= CHECK_NAMES
+
+
+def test_unknown_relaxed_check_is_a_configuration_error():
+    with pytest.raises(ValueError, match="qcow2.backingfile"):
+        SafetyPolicy(relaxed_checks=frozenset({"qcow2.backingfile"}))

@@ -5,10 +5,11 @@ the :class:`Verdict` against the claimed disk_format.
 """
 
 from .inspector import Inspector, inspect_file, judge
-from .model import FormatRefused, SafetyFailure, SafetyPolicy, Verdict
+from .model import CHECK_NAMES, FormatRefused, SafetyFailure, SafetyPolicy, Verdict
 from .stream import MAX_RETAINED
 
 __all__ = [
+    "CHECK_NAMES",
     "FormatRefused",
     "Inspector",
     "MAX_RETAINED",
