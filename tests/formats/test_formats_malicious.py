@@ -173,11 +173,18 @@ def vhd_differencing(c: Ctx) -> bytearray:
     return b
 
 
-def vhdx_log(c: Ctx) -> bytearray:
+def vhdx_log(c: Ctx, entry: bool = True) -> bytearray:
+    """Both headers name a log GUID; with ``entry`` a log entry carrying it sits in the log."""
     b = c.img("vhdx")
+    guid = uuid.uuid4().bytes
     for off in (64 * 1024, 128 * 1024):
-        b[off + 48 : off + 64] = uuid.uuid4().bytes
+        b[off + 48 : off + 64] = guid
         vhdx_fix_header(b, off)
+    if entry:
+        log_off = struct.unpack_from("<Q", b, 64 * 1024 + 72)[0]
+        e = log_off + 8 * 4096
+        struct.pack_into("<4sIIIQII", b, e, b"loge", 0, 4096, 0, 1, 1, 0)
+        b[e + 32 : e + 48] = guid
     return b
 
 

@@ -162,3 +162,13 @@ def test_refusal_sentence_names_check_and_format(corpus):
     text = str(ei.value)
     assert "format_mismatch" in text and "qcow2" in text
     assert ei.value.detected == "qcow2"
+
+
+def test_vhdx_with_stale_log_guid_but_no_entries_is_accepted(corpus, tmp_path):
+    """Hyper-V may leave a non-zero log GUID on a cleanly closed file; qemu opens it."""
+    from test_formats_malicious import Ctx, vhdx_log
+
+    p = tmp_path / "stale.vhdx"
+    p.write_bytes(vhdx_log(Ctx(corpus, tmp_path, "stale"), entry=False))
+    v = inspect_file(p)
+    assert v.failures == () and v.virtual_size == qemu_info(p, "vhdx")["virtual-size"]

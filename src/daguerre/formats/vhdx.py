@@ -155,7 +155,26 @@ class VhdxProbe(Probe):
             self.items[guid] = c
 
     def head_needed(self, head: bytes) -> int:
-        return REGION_TABLE_OFFSET + REGION_TABLE_SIZE if matches(head) else 0
+        if not matches(head):
+            return 0
+        need = REGION_TABLE_OFFSET + REGION_TABLE_SIZE
+        for off in HEADER_OFFSETS:  # keep the log in view when a header names one
+            h = head[off : off + 80]
+            if len(h) == 80 and h[:4] == b"head" and any(h[48:64]):
+                need = max(need, min(le64(h, 72) + le32(h, 68), 1 << 40))
+        return need
+
+    @staticmethod
+    def _log_needs_replay(head: bytes, guid: bytes, off: int, length: int) -> bool:
+        """A non-zero log GUID only matters if some log entry carries it (a
+        cleanly closed file may keep a stale GUID). Entries are 4 KiB aligned;
+        a log we cannot see in the head is assumed to need replay."""
+        if off + length > len(head):
+            return True
+        for e in range(off, off + length, 4096):
+            if head[e : e + 4] == b"loge" and head[e + 32 : e + 48] == guid:
+                return True
+        return False
 
     def finish(self, st: StreamState, policy: SafetyPolicy) -> Finding | None:
         head = st.frozen_head()
@@ -181,14 +200,14 @@ class VhdxProbe(Probe):
         else:
             if le16(best, 66) != 1 or le16(best, 64) != 0:
                 f.fail("vhdx.header", "VHDX header version is not supported")
-            if any(best[48:64]):
-                f.fail("vhdx.log", "VHDX log is not empty (needs replay)")
             log_len = le32(best, 68)
             log_off = le64(best, 72)
             if log_off % MiB or log_len % MiB or (log_len and log_off < MiB):
                 f.fail("vhdx.header", "VHDX log location is invalid")
             elif log_off + log_len > size:
                 f.truncated("the log")
+            elif any(best[48:64]) and self._log_needs_replay(head, best[48:64], log_off, log_len):
+                f.fail("vhdx.log", "VHDX log holds entries that need replay")
         for check, whys in self.problems.items():
             f.fail(check, "VHDX " + "; ".join(dict.fromkeys(whys)))
         if "vhdx.region_table" in self.problems or not self.regions:
