@@ -141,6 +141,21 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Image]:
     gpt = d / "disk.gpt"
     gpt.write_bytes(build_gpt())
     images["gpt"] = Image("gpt", gpt, "raw", "raw", "gpt")
+    # a fixed VHD's payload is a raw disk: a partition table inside is no polyglot
+    add(
+        "vhd_fixed_gpt",
+        "vhd",
+        "vpc",
+        "vhd",
+        "convert",
+        "-f",
+        "raw",
+        "-O",
+        "vpc",
+        "-o",
+        "subformat=fixed",
+        str(gpt),
+    )
     hybrid = d / "hybrid.iso"
     hybrid.write_bytes(build_gpt(base=build_iso()))
     images["iso_gpt_hybrid"] = Image("iso_gpt_hybrid", hybrid, "iso", "raw", "iso")

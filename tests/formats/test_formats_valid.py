@@ -29,6 +29,7 @@ VALID = [
     "vhd_dynamic_data",
     "vhd_fixed",
     "vhd_fixed_force_size",
+    "vhd_fixed_gpt",
     "vhdx",
     "vhdx_data",
     "vhdx_big_blocks",
