@@ -86,6 +86,8 @@ async def test_put_in_flight_is_not_an_object_and_reap_orphans(store):
     _, rbd = load_bindings()
     ioctx = await store._connect()
     name = f"t-{uuid.uuid4()}"
+    before = await store.list_partials()
+    assert before == [], f"debris from an earlier run: {before}"
     rbd.RBD().create(ioctx, name, 1024 * 1024, old_format=False, features=rbd.RBD_FEATURE_LAYERING)
     with pytest.raises(StoreNotFound):
         await store.stat(name)

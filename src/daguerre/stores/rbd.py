@@ -20,6 +20,7 @@ Debian's dist-packages without putting the rest of dist-packages on ``sys.path``
 
 from __future__ import annotations
 
+import asyncio
 import glob
 import importlib.machinery
 import importlib.util
@@ -29,8 +30,6 @@ import sysconfig
 import types
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
-
-import anyio
 
 from daguerre.stores.base import (
     Capabilities,
@@ -47,6 +46,28 @@ from daguerre.stores.base import (
 from daguerre.stores.threads import BlockingIO
 
 T = TypeVar("T")
+
+
+async def run_to_completion(io: BlockingIO, fn: Callable[..., T], *args: Any) -> T:
+    """``io.run(fn, *args)``, except that a cancelled caller still waits for the worker thread
+    to finish before the cancellation goes on. asyncio's ``task.cancel()`` otherwise abandons
+    the thread at once (anyio's shield does not stop a native cancel), and the caller's cleanup
+    (abort the upload, remove the image, close the handle) would race the call still running.
+    (Candidate for ``BlockingIO.run`` itself.)
+    """
+    call = asyncio.ensure_future(io.run(fn, *args))
+    try:
+        return await asyncio.shield(call)
+    except asyncio.CancelledError:
+        while not call.done():
+            try:
+                await asyncio.shield(call)
+            except asyncio.CancelledError:
+                continue
+            except BaseException:  # noqa: BLE001 - the caller's cancellation is what matters
+                break
+        raise
+
 
 SNAP = "snap"
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
@@ -124,8 +145,7 @@ class RbdReader(ObjectReader):
     async def aclose(self) -> None:
         image, self._image = self._image, None
         if image is not None:
-            with anyio.CancelScope(shield=True):
-                await self._store._io.run(image.close)
+            await run_to_completion(self._store._io, image.close)
 
 
 class RbdStore(Store):
@@ -159,7 +179,7 @@ class RbdStore(Store):
         self._cluster: Any = None
         self._ioctx: Any = None
         self._fsid = _fsid_from_conf(conffile)
-        self._connect_lock = anyio.Lock()
+        self._connect_lock = asyncio.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -168,7 +188,7 @@ class RbdStore(Store):
             return self._ioctx
         async with self._connect_lock:
             if self._ioctx is None:
-                await self._io.run(self._connect_blocking)
+                await run_to_completion(self._io, self._connect_blocking)
         return self._ioctx
 
     def _connect_blocking(self) -> None:
@@ -194,7 +214,7 @@ class RbdStore(Store):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking librbd/librados call on a worker thread, mapping its errors."""
         try:
-            return await self._io.run(fn, *args)
+            return await run_to_completion(self._io, fn, *args)
         except (self._rbd.Error, self._rados.Error) as exc:
             raise self._map_error(exc) from exc
 
@@ -210,11 +230,10 @@ class RbdStore(Store):
 
     async def _cleanup(self, fn: Callable[..., Any], *args: Any) -> None:
         """Best-effort cleanup that must finish even when the caller is being cancelled."""
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._io.run(fn, *args)
-            except Exception:  # noqa: BLE001 - never mask the original error
-                pass
+        try:
+            await run_to_completion(self._io, fn, *args)
+        except Exception:  # noqa: BLE001 - never mask the original error
+            pass
 
     # -- the interface ----------------------------------------------------------------------
 
@@ -225,11 +244,14 @@ class RbdStore(Store):
         _check_key(key)
         ioctx = await self._connect()
         rbd = self._rbd
+        # Both are set inside the worker thread: a caller cancelled while create() runs must
+        # still know what to close and remove.
         created = False
+        image: Any = None
 
-        def create() -> Any:
+        def create() -> None:
             # RBD's create is an exclusive create: of two racing puts on one key, one wins.
-            nonlocal created
+            nonlocal created, image
             try:
                 rbd.RBD().create(
                     ioctx,
@@ -242,12 +264,11 @@ class RbdStore(Store):
             except rbd.ImageExists:
                 raise StoreError(f"object {key} already exists") from None
             created = True
-            return rbd.Image(ioctx, key)
+            image = rbd.Image(ioctx, key)
 
-        image: Any = None
         written = 0
         try:
-            image = await self._call(create)
+            await self._call(create)
             capacity = size or 0
             buf = bytearray()
 
@@ -295,14 +316,21 @@ class RbdStore(Store):
     async def open(self, key: str, byte_range: tuple[int, int] | None = None) -> ObjectReader:
         _check_key(key)
         ioctx = await self._connect()
-        image = await self._call(self._open_for_read, ioctx, key)
+        image: Any = None
+
+        def open_image() -> None:
+            nonlocal image  # set in the thread, so a cancelled caller still closes it
+            image = self._open_for_read(ioctx, key)
+
         try:
+            await self._call(open_image)
             size = await self._call(image.size)
             start, end = byte_range if byte_range is not None else (0, size)
             if not (0 <= start <= end <= size):
                 raise StoreError(f"range {start}-{end} outside object of {size} bytes")
         except BaseException:
-            await self._cleanup(image.close)
+            if image is not None:
+                await self._cleanup(image.close)
             raise
         return RbdReader(self, image, size, start, end)
 
@@ -331,8 +359,7 @@ class RbdStore(Store):
     async def delete(self, key: str) -> None:
         _check_key(key)
         await self._connect()
-        with anyio.CancelScope(shield=True):  # half a delete helps nobody
-            await self._call(self._delete_blocking, key)
+        await self._call(self._delete_blocking, key)  # runs to its end even if we are cancelled
 
     def _delete_blocking(self, key: str) -> None:
         # A put in flight has no snapshot yet: it is not an object, and is not ours to remove.
@@ -425,8 +452,7 @@ class RbdStore(Store):
                 ioctx.close()
                 cluster.shutdown()
 
-            with anyio.CancelScope(shield=True):
-                await self._io.run(shutdown)
+            await run_to_completion(self._io, shutdown)
 
     @property
     def fsid(self) -> str:

@@ -121,7 +121,10 @@ class StoreHarness:
             await self.store.delete(key)
 
     async def assert_no_debris(self) -> None:
-        assert sorted(await self.suite.leftovers(self.store)) == self._debris_before
+        now = sorted(await self.suite.leftovers(self.store))
+        assert now == self._debris_before, (
+            f"debris left behind: {sorted(set(now) - set(self._debris_before))}"
+        )
 
     async def _begin(self) -> None:
         self._keys_before = sorted(await self.store.list_keys())
@@ -429,12 +432,14 @@ class StoreSuite:
         await harness.assert_absent(key)
         await harness.assert_no_debris()
 
-    async def test_cancelled_during_backend_write(self, harness: StoreHarness) -> None:
-        """Cancel at an arbitrary moment while data flows freely."""
+    @pytest.mark.parametrize("delay", [0.0, 0.002, 0.01, 0.03, 0.1])
+    async def test_cancelled_during_backend_write(self, harness: StoreHarness, delay: float) -> None:
+        """Cancel at an arbitrary moment while data flows freely: most often while a blocking
+        backend call (create, write, upload part, complete) is running on a worker thread."""
         n = 8 * harness.chunk
         key = harness.key()
         task = asyncio.create_task(harness.put(key, harness.data(n), piece=harness.chunk // 2 + 1))
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(delay)
         task.cancel()
         try:
             await task
