@@ -25,8 +25,10 @@
 
     function busy(on) { button.disabled = on; file.disabled = on; form.setAttribute("aria-busy", on ? "true" : "false"); }
     function fail(message, link) {
+      box.hidden = true;
+      text.textContent = "";
       err.textContent = message;
-      if (link) {
+      if (link && link.split("?")[0] !== window.location.pathname) {
         var a = document.createElement("a");
         a.href = link; a.textContent = " Open the image.";
         err.appendChild(a);
