@@ -60,3 +60,24 @@ async def test_unwritable_root_fails_check(tmp_path):
     os.rmdir(tmp_path / ".tmp")
     with pytest.raises(StoreUnavailable):
         await store.check()
+
+
+async def test_reap_orphans_spares_temporaries_of_live_writers(tmp_path):
+    store = FilesystemStore("local", tmp_path)
+    dead = _dead_pid()
+    tmp = tmp_path / ".tmp"
+    (tmp / f"img.{os.getpid()}.aaaaaaaaaaaa").write_bytes(b"mine, in flight")
+    (tmp / f"img.{os.getppid()}.bbbbbbbbbbbb").write_bytes(b"a live process's")
+    (tmp / f"img.{dead}.cccccccccccc").write_bytes(b"a crashed process's")
+    assert store.reap_orphans() == [f"img.{dead}.cccccccccccc"]
+    assert sorted(p.name for p in tmp.iterdir()) == sorted(
+        [f"img.{os.getpid()}.aaaaaaaaaaaa", f"img.{os.getppid()}.bbbbbbbbbbbb"]
+    )
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
