@@ -200,3 +200,35 @@ def test_create_without_file_then_upload_refused_by_inspection(page, shots: Path
     page.screenshot(path=str(shots / "7-upload-refused.png"), full_page=True)
     page.reload()
     assert page.locator("h1 .status").inner_text().lower() == "queued"
+
+
+def test_login_page_in_keystone_mode(browser, tmp_path_factory: pytest.TempPathFactory, shots: Path) -> None:  # noqa: ANN001
+    """The login form, against a keystone-mode server whose Keystone is not there: a readable 503."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v3"
+    env = {"DAGUERRE_AUTH__STRATEGY": "keystone", "DAGUERRE_KEYSTONE_AUTHTOKEN__AUTH_URL": url,
+           "DAGUERRE_KEYSTONE_AUTHTOKEN__WWW_AUTHENTICATE_URI": url}  # fmt: skip
+    server = ServerProcess(tmp_path_factory.mktemp("ks-browser"), env=env).start()
+    context = browser.new_context(viewport={"width": 1280, "height": 700}, base_url=server.url)
+    try:
+        pg = context.new_page()
+        pg.goto("/ui/images")
+        assert "/ui/login?next=" in pg.url
+        assert pg.get_by_role("heading", name="Log in").is_visible()
+        pg.get_by_label("User name").fill("alice")
+        pg.get_by_label("Password").fill("secret")
+        pg.get_by_label("Project").fill("demo")
+        pg.screenshot(path=str(shots / "8-login.png"))
+        pg.get_by_role("button", name="Log in").click()
+        assert "cannot be reached" in pg.get_by_role("alert").inner_text()
+        assert (
+            pg.get_by_label("User name").input_value() == "alice"
+            and pg.get_by_label("Password").input_value() == ""
+        )
+        pg.screenshot(path=str(shots / "9-login-failed.png"))
+    finally:
+        context.close()
+        server.stop()
