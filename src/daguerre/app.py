@@ -182,6 +182,8 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
         exception_handlers={DomainError: domain_error, HTTPException: http_error, Exception: unexpected},
     )
     app.state.runtime = rt
+    # /v2/images/ is not /v2/images: Glance answers 404 there, and so do we (no slash redirects).
+    app.router.redirect_slashes = False
     authenticator = auth.build(settings.auth.strategy, settings.keystone_authtoken)
     # The dashboard authenticates its own (cookie-based) sessions with the same strategy.
     app.state.authenticator = authenticator

@@ -51,9 +51,14 @@ UPLOAD_GUARD = "upload-guard"
 
 def safety_policy(rt: Runtime) -> SafetyPolicy:
     f = rt.settings.image_format
+    relaxed = set(f.relaxed_checks)
+    if not f.require_image_format_match:
+        # Glance's switch: a claim that does not match the bytes is logged, not refused.
+        # Intrinsic safety failures (backing files, data files, ...) are still refused.
+        relaxed.add("format_mismatch")
     return SafetyPolicy(
         max_virtual_size=f.max_virtual_size,
-        relaxed_checks=frozenset(f.relaxed_checks),
+        relaxed_checks=frozenset(relaxed),
         vmdk_allowed_types=frozenset(f.vmdk_allowed_types),
     )
 
