@@ -27,6 +27,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 CHECK_ONLY=0
 if [[ "${1:-}" == "--check" ]]; then CHECK_ONLY=1; shift; fi
 DIR="${1:-$ROOT/data/ceph}"
+if ((CHECK_ONLY)) && [[ ! -d "$DIR" ]]; then exit 1; fi
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 RUN="$DIR/run"
@@ -59,11 +60,23 @@ except urllib.error.HTTPError:
 PY
 }
 
+daemons_alive() {  # every daemon of the cluster under DIR is running (not gone, not a zombie)
+  local name pid daemons=(mon.a osd.0)
+  [[ ! -f "$DIR/cluster.env" ]] || ! grep -q 'S3_ENDPOINT=http' "$DIR/cluster.env" || daemons+=(client.rgw.a)
+  for name in "${daemons[@]}"; do
+    pid=$(cat "$RUN/$name.pid" 2>/dev/null) || return 1
+    [[ -r "/proc/$pid/status" ]] || return 1
+    grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" && return 1
+  done
+  return 0
+}
+
 # Is the cluster under DIR up and doing I/O? (bounded: a wedged cluster must not hang us)
 cluster_ok() {
   [[ -f "$DIR/cluster.env" && -f "$CONF" ]] || return 1
   # shellcheck disable=SC1091
   source "$DIR/cluster.env"
+  daemons_alive || return 1  # a dead daemon: no need to wait for I/O timeouts
   timeout 15 ceph "${C[@]}" --connect-timeout 5 osd stat -f json 2>/dev/null \
     | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["num_up_osds"]>=1 else 1)' \
     || return 1
@@ -90,7 +103,7 @@ if [[ -f "$DIR/cluster.env" ]]; then
     exit 0
   fi
   # A cluster that stopped doing I/O after a VM clock jump recovers when its OSD re-peers.
-  if [[ -f "$RUN/osd.0.pid" ]] && kill -0 "$(cat "$RUN/osd.0.pid")" 2>/dev/null; then
+  if daemons_alive; then
     say "cluster under $DIR does not answer: marking osd.0 down to make it re-peer"
     timeout 10 ceph "${C[@]}" --connect-timeout 5 osd down 0 >/dev/null 2>&1 || true
     for _ in $(seq 1 20); do
