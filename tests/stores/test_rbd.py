@@ -113,3 +113,18 @@ async def test_missing_pool_fails_check(ceph_cluster):
 def test_chunk_size_must_be_a_power_of_two(ceph_cluster):
     with pytest.raises(ValueError):
         RbdStore("ceph", "images", ceph_cluster["conf"], chunk_size=3 * 1024 * 1024)
+
+
+async def test_close_closes_forgotten_readers(ceph_cluster):
+    s = make_store(ceph_cluster)
+    key = f"t-{uuid.uuid4()}"
+    await s.put(key, source(b"abc"), size=3)
+    forgotten = await s.open(key)  # never iterated, never closed
+    await s.close()  # must close its image before shutting the cluster handle down
+    del forgotten
+    import gc
+
+    gc.collect()
+    s = make_store(ceph_cluster)
+    await s.delete(key)
+    await s.close()

@@ -28,6 +28,7 @@ import secrets
 import sys
 import sysconfig
 import types
+import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -145,6 +146,7 @@ class RbdReader(ObjectReader):
     async def aclose(self) -> None:
         image, self._image = self._image, None
         if image is not None:
+            self._store._readers.discard(self)
             await run_to_completion(self._store._io, image.close)
 
 
@@ -180,6 +182,9 @@ class RbdStore(Store):
         self._ioctx: Any = None
         self._fsid = _fsid_from_conf(conffile)
         self._connect_lock = asyncio.Lock()
+        # Readers still open: close() closes their images before the cluster handle goes (an
+        # rbd.Image outliving its cluster crashes the interpreter when collected).
+        self._readers: weakref.WeakSet[RbdReader] = weakref.WeakSet()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -332,7 +337,9 @@ class RbdStore(Store):
             if image is not None:
                 await self._cleanup(image.close)
             raise
-        return RbdReader(self, image, size, start, end)
+        reader = RbdReader(self, image, size, start, end)
+        self._readers.add(reader)
+        return reader
 
     def _open_for_read(self, ioctx: Any, key: str) -> Any:
         # Reads go to the protected snapshot. An image without it is a put in flight (or a
@@ -444,6 +451,8 @@ class RbdStore(Store):
             raise StoreUnavailable(f"store {self.id}: pool {self.pool!r} is not writable: {exc}") from exc
 
     async def close(self) -> None:
+        for reader in list(self._readers):
+            await reader.aclose()
         ioctx, cluster = self._ioctx, self._cluster
         self._ioctx = self._cluster = None
         if cluster is not None:
