@@ -128,3 +128,15 @@ async def test_close_closes_forgotten_readers(ceph_cluster):
     s = make_store(ceph_cluster)
     await s.delete(key)
     await s.close()
+
+
+async def test_unreachable_cluster_fails_check(ceph_cluster, tmp_path):
+    from daguerre.stores.base import StoreUnavailable
+
+    conf = tmp_path / "ceph.conf"
+    conf.write_text("[global]\nfsid = 00000000-0000-0000-0000-000000000000\nmon host = 127.0.0.1:1\n")
+    s = RbdStore("ceph", "images", str(conf), keyring=ceph_cluster["keyring"], connect_timeout=2)
+    assert s.location_url("k") == "rbd://00000000-0000-0000-0000-000000000000/images/k/snap"
+    with pytest.raises(StoreUnavailable, match="cannot reach ceph"):
+        await s.check()
+    await s.close()
