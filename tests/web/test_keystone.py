@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from webui import UI
 
-from conftest import UI
 from daguerre.testing.server import ServerProcess
 
 OPENSTACK_CONFTEST = Path(__file__).resolve().parents[1] / "openstack" / "conftest.py"

@@ -7,8 +7,7 @@ import re
 import uuid
 
 import httpx
-
-from conftest import UI
+from webui import UI
 
 
 def _api_create(api: httpx.Client, **body) -> dict:  # noqa: ANN003

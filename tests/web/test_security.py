@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from webui import UI
 
-from conftest import UI
 from daguerre.testing.server import ServerProcess
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import uuid
 
+from webui import UI
+
 from actors import Actor
-from conftest import UI
 from daguerre.testing.server import ServerProcess
 
 

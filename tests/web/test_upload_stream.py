@@ -7,8 +7,8 @@ import os
 from collections.abc import Iterator
 
 import httpx
+from webui import UI
 
-from conftest import UI
 from daguerre.testing.server import ServerProcess
 
 MiB = 2**20
