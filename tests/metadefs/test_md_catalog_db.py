@@ -308,3 +308,26 @@ async def test_service_on_postgres(pg_db: Database) -> None:
 def test_catalog_dir_holds_only_our_files() -> None:
     names = sorted(p.name for p in CATALOG_DIR.glob("*.json"))
     assert "resource_types.json" in names and len(names) >= 6
+
+
+# --- the dashboard's catalog hook ---------------------------------------------------------
+
+
+async def test_dashboard_catalog(sqlite_db: Database) -> None:
+    from daguerre.metadefs.dashboard import ServiceCatalog
+
+    await load_into(sqlite_db)
+    rt = _runtime(sqlite_db)
+    found = await ServiceCatalog().namespaces_for(rt, _ctx("p1", "reader"))
+    by_name = {ns.namespace: ns for ns in found}
+    assert {"OS::OperatingSystem", "OS::Compute::GuestHardware", "OS::Compute::CPUTopology"} <= set(by_name)
+    assert "OS::Operations::ServerLabels" not in by_name  # servers only
+    assert "OS::Software::Roles" not in by_name  # tags only: nothing to fill in
+    topo = {p.name: p for p in by_name["OS::Compute::CPUTopology"].properties}
+    assert "hw_cpu_sockets" in topo and topo["hw_cpu_sockets"].type == "integer"
+    hw = {p.name: p for p in by_name["OS::Compute::GuestHardware"].properties}
+    assert "virtio" in hw["hw_disk_bus"].enum and hw["hw_qemu_guest_agent"].enum == ["true", "false"]
+    assert hw["hw_firmware_type"].default == "bios"
+    flavor = await ServiceCatalog().namespaces_for(rt, _ctx("p1", "reader"), "OS::Nova::Flavor")
+    assert "hw:cpu_policy" in {p.name for ns in flavor for p in ns.properties}
+    assert await ServiceCatalog().namespaces_for(rt, _ctx("p1", "")) == []
