@@ -136,7 +136,7 @@ async def read_form(request: Request) -> MultiDict:
         raise Invalid("The browser disconnected before sending the whole form") from None
     try:
         pairs = parse_qsl(
-            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=500
+            raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=2000
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid(f"The form could not be read: {exc}") from None
