@@ -51,10 +51,20 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                                    addressing_style=opts.get("s3_store_bucket_url_format", "path"))  # fmt: skip
         else:
             raise SettingsError(f"[DEFAULT] enabled_backends: unknown store type {kind!r} for {name}")
-    default = settings.glance_store.default_store
+    default = settings.glance_store.default_backend or settings.glance_store.default_store
     if default not in stores:
-        default = next(iter(stores))
+        raise SettingsError(f"[glance_store] default_backend {default!r} is not one of enabled_backends")
     return stores, default
+
+
+def store_weights(settings: Settings) -> dict[str, int]:
+    weights = {}
+    for name, opts in settings.backends.items():
+        try:
+            weights[name] = int(opts.get("weight", "0"))
+        except ValueError as exc:
+            raise SettingsError(f"[{name}] weight must be an integer") from exc
+    return weights
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -65,6 +75,7 @@ def build_runtime(settings: Settings) -> Runtime:
         policy=Policy(settings),
         stores=stores,
         default_store=default,
+        weights=store_weights(settings),
         staging=FilesystemStore("os_glance_staging_store", settings.staging_dir),
     )
 

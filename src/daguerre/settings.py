@@ -76,6 +76,8 @@ class ImageFormatSection:
 @dataclass
 class GlanceStoreSection:
     default_store: str = "file"
+    # Multi-store: the backend that receives data when the request names none.
+    default_backend: str = ""
     filesystem_store_datadir: str = ""
 
 

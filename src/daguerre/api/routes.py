@@ -36,6 +36,7 @@ ROUTES = [
     Route("/v2/tasks", tasks.create, methods=["POST"]),
     Route("/v2/tasks/{task_id}", tasks.show, methods=["GET"]),
     Route("/v2/tasks/{task_id}", tasks.delete, methods=["DELETE"]),
+    Route("/v2/stores/{store_id}/{image_id}", images.delete_from_store, methods=["DELETE"]),
     Route("/v2/schemas/{name:path}", discovery.schema, methods=["GET"]),
     Route("/v2/info/import", discovery.import_info, methods=["GET"]),
     Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),

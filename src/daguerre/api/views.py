@@ -46,7 +46,8 @@ def image_view(rt: Runtime, image: Image) -> dict:
     d = rt.settings.DEFAULT
     active_locations = [loc for loc in image.locations if loc.status == "active"]
     if d.show_image_direct_url and active_locations:
-        doc["direct_url"] = active_locations[0].url
+        best = rt.by_weight([loc.store for loc in active_locations])[0]
+        doc["direct_url"] = next(loc.url for loc in active_locations if loc.store == best)
     if d.show_multiple_locations:
         doc["locations"] = [{"url": loc.url, "metadata": dict(loc.metadata)} for loc in active_locations]
     if rt.multi_store and active_locations:

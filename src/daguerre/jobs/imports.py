@@ -39,7 +39,7 @@ from daguerre.runtime import Runtime
 from daguerre.services.data import safety_policy
 from daguerre.services.imports import FAILED_IMPORT, IMPORTING_TO, LOCK
 from daguerre.stores.base import StoreNotFound
-from daguerre.stores.streams import CHUNK, DigestingStream, LimitExceeded
+from daguerre.stores.streams import CHUNK, DigestingStream, Fanout, LimitExceeded
 
 log = logging.getLogger(__name__)
 MiB = 2**20
@@ -250,6 +250,9 @@ async def _run_import(rt: Runtime, job: Job) -> None:
     async with rt.db.write() as conn:
         await task_repo.update(conn, task_id, status=PROCESSING)
     image_id = await _legacy_image(rt, job) if p.get("legacy") else p["image_id"]
+    if p["method"] == "copy-image":
+        await _copy_image(rt, job, image_id, progress)
+        return
     clean_work(rt, job.id)
     src = work_dir(rt) / f"{job.id}.src"
     converted = work_dir(rt) / f"{job.id}.converted"
@@ -275,53 +278,130 @@ async def _run_import(rt: Runtime, job: Job) -> None:
         clean_work(rt, job.id)
 
 
+async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: AsyncIterator[bytes],
+                          size: int | None) -> tuple[list[str], dict[str, str]]:  # fmt: skip
+    """Write one stream to several stores in parallel, reading it once. Returns (ok, failed)."""
+    fan = Fanout(source, len(store_ids))
+
+    async def one(i: int, store_id: str) -> None:
+        store = rt.store(store_id)
+        try:
+            await store.delete(key)  # left by an earlier attempt that died before recording it
+        except StoreNotFound:
+            pass
+        await store.put(key, fan.consumer(i), size=size)
+
+    results = await asyncio.gather(fan.pump(), *(one(i, s) for i, s in enumerate(store_ids)), return_exceptions=True)
+    ok = [s for s, r in zip(store_ids, results[1:], strict=True) if not isinstance(r, BaseException)]
+    failed = {s: str(r) or type(r).__name__ for s, r in zip(store_ids, results[1:], strict=True)
+              if isinstance(r, BaseException)}  # fmt: skip
+    if isinstance(results[0], BaseException):
+        await _remove(rt, ok, key)
+        if isinstance(results[0], LimitExceeded):
+            raise Permanent(f"Image exceeds {results[0].what}") from results[0]
+        raise results[0]
+    for store_id, why in failed.items():
+        log.warning("import of %s into store %s failed: %s", key, store_id, why)
+    return ok, failed
+
+
+async def _remove(rt: Runtime, store_ids: list[str], key: str) -> None:
+    for store_id in store_ids:
+        try:
+            await rt.store(store_id).delete(key)
+        except StoreNotFound:
+            pass
+
+
+def _outcome(job: Job, ok: list[str], failed: dict[str, str]) -> None:
+    """all_stores_must_succeed: any failed store fails the import; otherwise one success is enough."""
+    if failed and (job.payload.get("all_stores_must_succeed", True) or not ok):
+        detail = "; ".join(f"{s}: {why}" for s, why in sorted(failed.items()))
+        raise Permanent(f"Import to store(s) failed: {detail}")
+
+
 async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, disk_format: str,
                               container: str | None, verdict: Verdict, props: dict[str, str],
                               progress: Progress) -> None:  # fmt: skip
-    """Step 5: hash while streaming into the store; one transaction makes it all visible."""
-    store_id = job.payload["stores"][0]
-    store = rt.store(store_id)
+    """Step 5: hash while streaming into the store(s); one transaction makes it all visible."""
+    store_ids = list(job.payload["stores"])
     key = image_id
-    try:
-        await store.delete(key)  # left by an earlier attempt that died before recording it
-    except StoreNotFound:
-        pass
     stream = DigestingStream(_file_chunks(path), rt.settings.DEFAULT.hashing_algorithm,
                              limits=[(rt.settings.DEFAULT.image_size_cap, "image_size_cap")])  # fmt: skip
-    await progress.report(f"Copying to store {store_id}")
+    await progress.report(f"Copying to store(s) {', '.join(store_ids)}")
+    ok, failed = await _put_everywhere(rt, store_ids, key, stream.__aiter__(), path.stat().st_size)
     try:
-        await store.put(key, stream.__aiter__(), size=path.stat().st_size)
-    except LimitExceeded as exc:
-        raise Permanent(f"Image exceeds {exc.what}") from exc
-    d = stream.digests()
-    try:
+        _outcome(job, ok, failed)
+        d = stream.digests()
         async with rt.db.write() as conn:
             current = await image_repo.get(conn, image_id, for_update=True)
             if current is None or current.status != img.IMPORTING or current.properties.get(LOCK) != job.payload["task_id"]:
                 raise Permanent(f"Image {image_id} was deleted or changed during the import")
-            ok = await image_repo.transition(
+            ok_status = await image_repo.transition(
                 conn, image_id, [img.IMPORTING], img.ACTIVE, size=d.size, checksum=d.md5, os_hash_algo=d.algo,
                 os_hash_value=d.value, virtual_size=verdict.virtual_size, disk_format=disk_format,
                 container_format=container,
             )  # fmt: skip
-            if not ok:
+            if not ok_status:
                 raise Permanent(f"Image {image_id} changed status during the import")
-            await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key)))
-            await image_repo.set_properties(conn, image_id, {**props, LOCK: None, IMPORTING_TO: "" if not rt.multi_store else None})
+            for store_id in ok:
+                store = rt.store(store_id)
+                await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key),
+                                                                       metadata={"store": store_id}))  # fmt: skip
+            earlier = {x for x in current.properties.get(FAILED_IMPORT, "").split(",") if x and x not in ok}
+            await image_repo.set_properties(conn, image_id, {
+                **props, LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(earlier | set(failed))),
+            })  # fmt: skip
             await task_repo.update(
                 conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image_id},
                 message=f"Copied {d.size // MiB} MiB", expires_at=task_repo.expiry(rt.settings.task.task_time_to_live),
             )  # fmt: skip
     except BaseException:
-        try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+        await _remove(rt, ok, key)
         raise
     try:
         await rt.staging.delete(image_id)
     except StoreNotFound:
         pass
+
+
+async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) -> None:
+    """copy-image: stream the active image from its best store into the new ones, in parallel."""
+    async with rt.db.read() as conn:
+        image = await image_repo.get(conn, image_id)
+    if image is None or image.status != img.ACTIVE:
+        raise Permanent(f"Image {image_id} is not active any more")
+    sources = [loc for loc in image.locations if loc.store in rt.stores]
+    if not sources:
+        raise Permanent(f"Image {image_id} has no data in any configured store")
+    best = rt.by_weight([loc.store for loc in sources])[0]
+    source_loc = next(loc for loc in sources if loc.store == best)
+    targets = [s for s in job.payload["stores"] if s not in {loc.store for loc in image.locations}]
+    await progress.report(f"Copying from {best} to {', '.join(targets)}")
+    reader = await rt.store(best).open(source_loc.key)
+    try:
+        ok, failed = await _put_everywhere(rt, targets, image_id, reader.__aiter__(), image.size)
+    finally:
+        await reader.aclose()
+    try:
+        _outcome(job, ok, failed)
+        async with rt.db.write() as conn:
+            current = await image_repo.get(conn, image_id, for_update=True)
+            if current is None or current.status != img.ACTIVE or current.properties.get(LOCK) != job.payload["task_id"]:
+                raise Permanent(f"Image {image_id} was deleted or changed during the copy")
+            for store_id in ok:
+                await image_repo.add_location(conn, image_id, Location(store_id, image_id, rt.store(store_id).location_url(image_id),
+                                                                       metadata={"store": store_id}))  # fmt: skip
+            earlier = {x for x in current.properties.get(FAILED_IMPORT, "").split(",") if x and x not in ok}
+            await image_repo.set_properties(conn, image_id, {
+                LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(earlier | set(failed))),
+            })  # fmt: skip
+            await task_repo.update(conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image_id},
+                                   message=f"Copied {(image.size or 0) // MiB} MiB to {', '.join(ok)}",
+                                   expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
+    except BaseException:
+        await _remove(rt, ok, image_id)
+        raise
 
 
 async def import_failed(rt: Runtime, job: Job, message: str) -> None:
@@ -333,7 +413,8 @@ async def import_failed(rt: Runtime, job: Job, message: str) -> None:
         if image_id:
             image = await image_repo.get(conn, image_id)
             if image is not None and image.properties.get(LOCK) == p["task_id"]:
-                await image_repo.transition(conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None)
+                if p.get("method") != "copy-image":
+                    await image_repo.transition(conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None)
                 failed = {s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s}
                 failed.update(p.get("stores", []))
                 await image_repo.set_properties(conn, image_id, {
@@ -341,7 +422,7 @@ async def import_failed(rt: Runtime, job: Job, message: str) -> None:
                 })  # fmt: skip
         await task_repo.update(conn, p["task_id"], status=FAILURE, message=message,
                                expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
-    if image_id:
+    if image_id and p.get("method") != "copy-image":
         try:
             await rt.staging.delete(image_id)
         except StoreNotFound:

@@ -190,7 +190,8 @@ async def upload(
             )  # fmt: skip
             if not ok:
                 raise Gone(f"Image {image_id} was deleted or changed while its data was being uploaded")
-            await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key)))
+            await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key),
+                                                                   metadata={"store": store_id}))  # fmt: skip
             await job_queue.finish(conn, transfer.guard_id)
     except BaseException:
         keeper.cancel()
@@ -311,7 +312,8 @@ async def download(
     size = image.size
     wanted = parse_range(range_header, size) if range_header else parse_content_range(content_range, size)
     last_error: Exception | None = None
-    for loc in image.locations:
+    order = rt.by_weight([loc.store for loc in image.locations])
+    for loc in sorted(image.locations, key=lambda loc: order.index(loc.store)):
         store = rt.stores.get(loc.store)
         if store is None:
             continue

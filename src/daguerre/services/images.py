@@ -301,3 +301,28 @@ async def _edit_tags(rt: Runtime, ctx: RequestContext, image_id: str, change) ->
             if new.tags == old.tags or await image_repo.save(conn, new, old=old):
                 return
     raise Conflict("The image was changed concurrently; try again")
+
+
+async def delete_from_store(rt: Runtime, ctx: RequestContext, store_id: str, image_id: str) -> None:
+    """DELETE /v2/stores/{store}/{image}: drop one copy; the last copy cannot go this way."""
+    if not rt.multi_store:
+        raise NotFound("Multi backend is not supported at this site.")
+    async with rt.db.write() as conn:
+        image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
+        rt.policy.authorize(ctx, "delete_image_location", tgt)
+        if store_id not in rt.stores:
+            raise Conflict(f"Unknown store {store_id}")
+        here = [loc for loc in image.locations if loc.store == store_id]
+        if not here:
+            raise NotFound(f"Image {image_id} has no data in store {store_id}")
+        if image.status != img.ACTIVE:
+            raise Conflict(f"Image {image_id} is {image.status}; only active images can lose a store")
+        if len(image.locations) == len(here):
+            raise Forbidden("Cannot delete the only location of an image")
+        await image_repo.remove_locations(conn, image_id, store_id)
+        job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key}, image_id=image_id)
+                   for loc in here]  # fmt: skip
+    from daguerre.jobs.runner import run_now
+
+    for job_id in job_ids:
+        await run_now(rt, job_id)

@@ -83,7 +83,9 @@ def _bool_field(body: dict, name: str, default: bool) -> bool:
     return value
 
 
-async def import_image(rt: Runtime, ctx: RequestContext, image_id: str, body: Any, store_header: str | None) -> str:
+async def import_image(
+    rt: Runtime, ctx: RequestContext, image_id: str, body: Any, store_header: str | None
+) -> str | None:
     if not isinstance(body, dict):
         raise Invalid("Import body must be a JSON object")
     method = body.get("method")
@@ -110,6 +112,8 @@ async def import_image(rt: Runtime, ctx: RequestContext, image_id: str, body: An
     stores = [rt.default_store]
     if rt.multi_store:
         wanted = body.get("stores")
+        if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted)):
+            raise Invalid("'stores' must be a list of store identifiers")
         if body.get("all_stores") and (wanted or store_header):
             raise Invalid("'all_stores' cannot be combined with 'stores' or the store header")
         if wanted and store_header:
@@ -117,12 +121,20 @@ async def import_image(rt: Runtime, ctx: RequestContext, image_id: str, body: An
         if body.get("all_stores"):
             stores = sorted(rt.stores)
         elif wanted:
-            stores = list(wanted)
+            stores = list(dict.fromkeys(wanted))
         elif store_header:
             stores = [store_header]
         unknown = [s for s in stores if s not in rt.stores]
         if unknown:
             raise Conflict(f"Unknown store(s): {', '.join(unknown)}")
+        if name == "copy-image":
+            holding = {loc.store for loc in image.locations}
+            if body.get("all_stores"):
+                stores = [s for s in stores if s not in holding]
+                if not stores:
+                    return None  # already everywhere: accepted, nothing to do
+            elif any(s in holding for s in stores):
+                raise Invalid(f"Image is already present in store(s) {', '.join(s for s in stores if s in holding)}")
 
     uri = None
     if name == "web-download":
@@ -139,9 +151,10 @@ async def import_image(rt: Runtime, ctx: RequestContext, image_id: str, body: An
         await _take_lock(conn, image)
         if name == "web-download":
             await check_rate(rt, conn, ctx.project_id)
-        from_status = [img.QUEUED] if name == "web-download" else [img.UPLOADING]
-        if not await image_repo.transition(conn, image_id, from_status, img.IMPORTING):
-            raise Conflict(f"Image {image_id} changed status concurrently")
+        if name != "copy-image":
+            from_status = [img.QUEUED] if name == "web-download" else [img.UPLOADING]
+            if not await image_repo.transition(conn, image_id, from_status, img.IMPORTING):
+                raise Conflict(f"Image {image_id} changed status concurrently")
         failed = [s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s and s not in stores]
         await image_repo.set_properties(conn, image_id, {
             LOCK: task.id,
@@ -153,6 +166,7 @@ async def import_image(rt: Runtime, ctx: RequestContext, image_id: str, body: An
         await job_queue.enqueue(
             conn, IMPORT_JOB,
             {"image_id": image_id, "method": name, "uri": uri, "stores": stores, "task_id": task.id,
+             "all_stores_must_succeed": must_succeed,
              "user_id": ctx.user_id, "project_id": ctx.project_id, "roles": sorted(ctx.roles),
              "request_id": ctx.request_id},
             image_id=image_id, task_id=task.id,

@@ -104,3 +104,54 @@ class DigestingStream:
         if not self._done:
             raise RuntimeError("stream not fully consumed")
         return Digests(self.size, self._md5.hexdigest(), self._algo, self._hash.hexdigest())
+
+
+_EOF = object()
+
+
+class Fanout:
+    """Read a source once, feed it to several consumers (one per store) in parallel.
+
+    Each consumer has a small bounded queue; a consumer that fails or stops early is dropped (its
+    queue drained so the pump never blocks on it) and the others carry on.
+    """
+
+    def __init__(self, source: AsyncIterator[bytes], n: int, depth: int = 2):
+        self._source = source
+        self._queues: list[asyncio.Queue] = [asyncio.Queue(depth) for _ in range(n)]
+        self._alive = [True] * n
+        self._error: BaseException | None = None
+
+    async def pump(self) -> None:
+        try:
+            async for chunk in self._source:
+                if not any(self._alive):
+                    return
+                for i, q in enumerate(self._queues):
+                    if self._alive[i]:
+                        await q.put(chunk)
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            for i, q in enumerate(self._queues):
+                if self._alive[i]:
+                    await q.put(_EOF)
+
+    def consumer(self, i: int) -> AsyncIterator[bytes]:
+        async def chunks() -> AsyncIterator[bytes]:
+            q = self._queues[i]
+            try:
+                while True:
+                    item = await q.get()
+                    if item is _EOF:
+                        if self._error is not None:
+                            raise RuntimeError(f"source failed: {self._error}") from self._error
+                        return
+                    yield item
+            finally:
+                self._alive[i] = False
+                while not q.empty():
+                    q.get_nowait()
+
+        return chunks()

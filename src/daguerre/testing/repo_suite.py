@@ -29,14 +29,23 @@ def make_image(owner: str = "p1", **kw) -> Image:  # noqa: ANN003
 
 class RepoSuite:
     async def test_insert_get_roundtrip(self, db: Database) -> None:
-        image = make_image(name="a", tags=["x", "y"], properties={"os_distro": "cirros"}, min_ram=64, size=None)
+        image = make_image(
+            name="a", tags=["x", "y"], properties={"os_distro": "cirros"}, min_ram=64, size=None
+        )
         async with db.write() as conn:
             await repo.insert(conn, image)
-            await repo.add_location(conn, image.id, Location("file", image.id, "file:///x", metadata={"k": "v"}))
+            await repo.add_location(
+                conn, image.id, Location("file", image.id, "file:///x", metadata={"k": "v"})
+            )
         async with db.read() as conn:
             got = await repo.get(conn, image.id)
         assert got is not None
-        assert (got.name, got.tags, got.properties, got.min_ram) == ("a", ["x", "y"], {"os_distro": "cirros"}, 64)
+        assert (got.name, got.tags, got.properties, got.min_ram) == (
+            "a",
+            ["x", "y"],
+            {"os_distro": "cirros"},
+            64,
+        )
         assert got.locations[0].metadata == {"k": "v"} and got.status == QUEUED
         assert abs((got.created_at - image.created_at).total_seconds()) < 1
 
@@ -89,7 +98,13 @@ class RepoSuite:
         async with db.read() as conn:
             q = ListQuery(caller_project=owner, is_admin=False, exact={"owner": [owner]}, limit=100)
             assert [i.id for i in await repo.list_images(conn, q)] == [m.id for m in reversed(made)]
-            q = ListQuery(caller_project=owner, is_admin=False, exact={"owner": [owner]}, tags=["even"], properties={"hw": "scsi"})
+            q = ListQuery(
+                caller_project=owner,
+                is_admin=False,
+                exact={"owner": [owner]},
+                tags=["even"],
+                properties={"hw": "scsi"},
+            )
             assert {i.id for i in await repo.list_images(conn, q)} == {made[0].id, made[2].id}
             # Keyset pagination over a nullable key returns every row exactly once, in order.
             seen: list[Image] = []

@@ -53,7 +53,7 @@ async def stores_info(request: Request) -> Response:
         if store_id == rt.default_store:
             entry["default"] = "true"
         out.append(entry)
-    return JSONResponse({"stores": out})
+    return JSONResponse({"stores": sorted(out, key=lambda e: e["id"])})
 
 
 async def stores_detail(request: Request) -> Response:
@@ -64,11 +64,24 @@ async def stores_detail(request: Request) -> Response:
         raise NotFound("Multi backend is not supported at this site.")
     out = []
     for store_id, store in rt.stores.items():
-        entry: dict = {"id": store_id, "type": store.type, "weight": 0, "properties": {}}
+        entry: dict = {"id": store_id, "type": store.type, "weight": rt.weights.get(store_id, 0),
+                       "description": rt.settings.backends.get(store_id, {}).get("description", store.type),
+                       "properties": _store_properties(store)}
         if store_id == rt.default_store:
             entry["default"] = "true"
         out.append(entry)
     return JSONResponse({"stores": out})
+
+
+def _store_properties(store) -> dict:  # noqa: ANN001
+    if store.type == "file":
+        return {"data_dir": str(getattr(store, "root", "")), "chunk_size": 4 * 2**20, "thin_provisioning": False}
+    if store.type == "rbd":
+        return {"pool": getattr(store, "pool", ""), "chunk_size": getattr(store, "chunk_size", 0),
+                "thin_provisioning": True}  # fmt: skip
+    if store.type == "s3":
+        return {"s3_store_bucket": getattr(store, "bucket", "")}
+    return {}
 
 
 async def usage(request: Request) -> Response:

@@ -126,3 +126,10 @@ async def delete_tag(request: Request) -> Response:
     p = request.path_params
     await svc.delete_tag(runtime(request), context(request), p["image_id"], p["tag"])
     return Response(status_code=204)
+
+
+async def delete_from_store(request: Request) -> Response:
+    await reject_body(request)
+    p = request.path_params
+    await svc.delete_from_store(runtime(request), context(request), p["store_id"], p["image_id"])
+    return Response(status_code=204)
