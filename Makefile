@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 9292
 DATA ?= ./data
 
-.PHONY: help install run test test-quick test-postgres test-ceph test-tempest lint fmt bench bench-quick fuzz clean
+.PHONY: help install run test test-quick test-tempest lint fmt bench bench-quick fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -21,8 +21,8 @@ run: install ## serve the Images API v2 on 127.0.0.1:9292 (SQLite + files under 
 test: install ## install and run the whole suite (PostgreSQL, Ceph and Tempest included)
 	@scripts/test-all.sh
 
-test-quick: install ## the inner loop: everything but Ceph, Tempest and slow tests
-	$(PYTEST) -q -m "not slow and not ceph and not tempest" -x
+test-quick: install ## the inner loop: everything but Ceph, Keystone, Tempest and slow tests
+	DAGUERRE_SKIP_CEPH=1 $(PYTEST) -q -m "not slow and not ceph" -x --ignore=tests/openstack
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check src tests bench
@@ -43,3 +43,7 @@ fuzz: install ## long fuzzing run of the format inspectors
 
 clean: ## remove local data and caches
 	rm -rf $(DATA) .pytest_cache .ruff_cache
+
+test-tempest: install ## only OpenStack Tempest's image suite against Daguerre behind Keystone
+	scripts/openstack/setup.sh
+	scripts/tempest.sh

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import asyncio
+
 import anyio
 import anyio.to_thread
 
@@ -18,4 +20,18 @@ class BlockingIO:
         self._limiter = anyio.CapacityLimiter(capacity)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        # Cancelling the awaiting task must not abandon the thread: callers clean up (close an fd,
+        # remove a partial object) as soon as the cancellation reaches them, and that would race
+        # the call still running. So wait for the call to finish, then let the cancellation go on.
+        call = asyncio.ensure_future(anyio.to_thread.run_sync(fn, *args, limiter=self._limiter))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            while not call.done():
+                try:
+                    await asyncio.shield(call)
+                except asyncio.CancelledError:
+                    continue
+                except BaseException:  # noqa: BLE001 - the call's own error no longer matters
+                    break
+            raise
