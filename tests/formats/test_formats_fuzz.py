@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from daguerre.formats import CHECK_NAMES, MAX_RETAINED, FormatRefused, Inspector, SafetyPolicy, Verdict, judge
 
-EXAMPLES = int(os.environ.get("DAGUERRE_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("DAGUERRE_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=timedelta(seconds=10),
