@@ -68,6 +68,11 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Image]:
         "cluster_size=2M",
         "1G",
     )
+    snap = d / "qcow2_snapshots_bitmap"
+    qemu_img("create", "-q", "-f", "qcow2", str(snap), "16M")
+    qemu_img("snapshot", "-c", "s1", str(snap))
+    qemu_img("bitmap", "--add", str(snap), "b0")
+    images["qcow2_snapshots_bitmap"] = Image("qcow2_snapshots_bitmap", snap, "qcow2", "qcow2", "qcow2")
     add("qed", "qed", "qed", "qed", "create", "-q", "-f", "qed", "16M")
     for adapter in ("ide", "lsilogic", "buslogic", "legacyESX"):
         add(

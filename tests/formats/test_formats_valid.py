@@ -17,6 +17,7 @@ VALID = [
     "qcow2_compressed",
     "qcow2_small_clusters",
     "qcow2_2m_clusters",
+    "qcow2_snapshots_bitmap",
     "vmdk_sparse_ide",
     "vmdk_sparse_lsilogic",
     "vmdk_sparse_buslogic",
