@@ -220,7 +220,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None, env: dict[s
     env = dict(os.environ if env is None else env)
     raw: dict[str, dict[str, str]] = {}
     if config_file:
-        parser = configparser.ConfigParser(interpolation=None, default_section="__none__")
+        # strict=False: a section may appear more than once (later options win), as oslo.config allows.
+        parser = configparser.ConfigParser(interpolation=None, default_section="__none__", strict=False)
         parser.optionxform = str.lower  # type: ignore[assignment,method-assign]
         if not parser.read(config_file):
             raise SettingsError(f"cannot read config file {config_file}")
