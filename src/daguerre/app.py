@@ -96,10 +96,12 @@ def check_bind(settings: Settings, host: str) -> None:
 
 
 async def startup(rt: Runtime, *, migrate: bool = True) -> None:
+    from daguerre.jobs import cache as cache_jobs
     from daguerre.jobs import imports  # noqa: F401 - registers the import job handler
     from daguerre.jobs.runner import release_dead_local
     from daguerre.services.data import recover_interrupted
 
+    cache_jobs.install(rt)
     if migrate:
         await rt.db.upgrade()
     released = await release_dead_local(rt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from daguerre.api import versions
-from daguerre.api.v2 import data, discovery, images, members, metadefs, tasks
+from daguerre.api.v2 import cache, data, discovery, images, members, metadefs, tasks
 
 IMG = "/v2/images/{image_id}"
 
@@ -37,6 +37,10 @@ ROUTES = [
     Route("/v2/tasks/{task_id}", tasks.show, methods=["GET"]),
     Route("/v2/tasks/{task_id}", tasks.delete, methods=["DELETE"]),
     Route("/v2/stores/{store_id}/{image_id}", images.delete_from_store, methods=["DELETE"]),
+    Route("/v2/cache", cache.index, methods=["GET"]),
+    Route("/v2/cache", cache.clear, methods=["DELETE"]),
+    Route("/v2/cache/{image_id}", cache.queue, methods=["PUT"]),
+    Route("/v2/cache/{image_id}", cache.delete, methods=["DELETE"]),
     Route("/v2/schemas/{name:path}", discovery.schema, methods=["GET"]),
     Route("/v2/info/import", discovery.import_info, methods=["GET"]),
     Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),

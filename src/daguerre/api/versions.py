@@ -16,10 +16,14 @@ def document(request: Request) -> dict:
     rt = runtime(request)
     base = rt.settings.DEFAULT.public_endpoint.rstrip("/") or str(request.base_url).rstrip("/")
     minors = list(SUPPORTED)
+    current = CURRENT
     if rt.multi_store:
         minors += MULTI_STORE
+    if rt.settings.DEFAULT.image_cache_dir:
+        minors += ["2.14", "2.16", "2.17"]
+        current = "2.18"
     minors = sorted(set(minors), key=lambda v: int(v.split(".")[1]))
-    versions = [{"id": f"v{CURRENT}", "status": "CURRENT", "links": [{"rel": "self", "href": f"{base}/v2/"}]}]
+    versions = [{"id": f"v{current}", "status": "CURRENT", "links": [{"rel": "self", "href": f"{base}/v2/"}]}]
     for minor in reversed(minors):
         versions.append({"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": f"{base}/v2/"}]})
     return {"versions": versions}

@@ -58,6 +58,10 @@ async def _delete_staging(rt: Runtime, job: Job) -> None:
         pass
 
 
+def register(kind: str, fn: Handler, on_failure: FailureHook | None = None) -> None:
+    _HANDLERS[kind] = (fn, on_failure)
+
+
 def kinds() -> list[str]:
     return list(_HANDLERS)
 

@@ -311,6 +311,14 @@ async def download(
         return Download(image, None)
     size = image.size
     wanted = parse_range(range_header, size) if range_header else parse_content_range(content_range, size)
+    from daguerre.services.cache import cached_path
+
+    cached = cached_path(rt, image) if image.status == img.ACTIVE else None
+    if cached is not None:
+        from daguerre.stores.filesystem import FilesystemStore
+
+        reader = await FilesystemStore("image-cache", cached.parent).open(cached.name, wanted)
+        return Download(image, reader, partial=wanted is not None)
     last_error: Exception | None = None
     order = rt.by_weight([loc.store for loc in image.locations])
     for loc in sorted(image.locations, key=lambda loc: order.index(loc.store)):
