@@ -40,6 +40,9 @@ class DefaultSection:
     enabled_import_methods: tuple[str, ...] = ("glance-direct", "web-download")
     show_image_direct_url: bool = False
     show_multiple_locations: bool = False
+    # Locations API (POST /v2/images/{id}/locations): hash the data at the URL, retrying reads.
+    do_secure_hash: bool = True
+    http_retries: int = 3
     public_endpoint: str = ""
     enabled_backends: dict[str, str] = field(default_factory=dict)
     worker_self_reference_url: str = ""
@@ -123,6 +126,12 @@ class ImportFilteringSection:
 
 
 @dataclass
+class GlanceDownloadSection:
+    # Remote image properties copied by glance-download, by name prefix.
+    extra_properties: tuple[str, ...] = ("hw_", "trait:", "os_distro", "os_secure_boot", "os_type")
+
+
+@dataclass
 class TaskSection:
     task_time_to_live: int = 48
 
@@ -140,6 +149,7 @@ class Settings:
     inject_metadata_properties: InjectMetadataSection = field(default_factory=InjectMetadataSection)
     import_filtering_opts: ImportFilteringSection = field(default_factory=ImportFilteringSection)
     task: TaskSection = field(default_factory=TaskSection)
+    glance_download_properties: GlanceDownloadSection = field(default_factory=GlanceDownloadSection)
     # Free-form sections handed to components that own them (keystonemiddleware names, stores).
     keystone_authtoken: dict[str, str] = field(default_factory=dict)
     backends: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -263,5 +273,5 @@ def validate(settings: Settings) -> None:
     if settings.image_conversion.output_format not in ("raw", "qcow2", "vmdk"):
         raise SettingsError("[image_conversion] output_format must be raw, qcow2 or vmdk")
     for method in settings.DEFAULT.enabled_import_methods:
-        if method not in ("glance-direct", "web-download", "copy-image"):
+        if method not in ("glance-direct", "web-download", "copy-image", "glance-download"):
             raise SettingsError(f"[DEFAULT] enabled_import_methods: unknown method {method!r}")

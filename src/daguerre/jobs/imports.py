@@ -140,6 +140,8 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
             raise Permanent(f"URI for web-download does not pass filtering: {exc}") from exc
         except FetchError as exc:
             raise RuntimeError(f"Download failed: {exc}") from exc
+    elif p["method"] == "glance-download":
+        await _download_remote(rt, p, dest, inspector, cap, progress)
     elif p["method"] == "glance-direct":
         staged = rt.staging.path(image_id)
         if not staged.exists():
@@ -148,6 +150,71 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
     else:
         raise Permanent(f"Import method {p['method']} is not supported here")
     return inspector.finish()
+
+
+async def _remote_endpoint(rt: Runtime, p: dict) -> str:
+    """The image service of another region, from the Keystone catalog, as the caller sees it."""
+    from keystoneauth1 import exceptions as ks_exc
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+
+    opts = rt.settings.keystone_authtoken
+    auth_url = opts.get("auth_url") or opts.get("www_authenticate_uri")
+    if not auth_url or not p.get("auth_token"):
+        raise Permanent("glance-download needs Keystone ([keystone_authtoken] auth_url) and the caller's token")
+    remote = p["remote"]
+
+    def lookup() -> str | None:
+        auth = v3.Token(auth_url=auth_url, token=p["auth_token"], project_id=p.get("project_id"))
+        sess = ks_session.Session(auth=auth)
+        return sess.get_endpoint(service_type="image", region_name=remote["region"], interface=remote["interface"])
+
+    try:
+        endpoint = await asyncio.get_running_loop().run_in_executor(None, lookup)
+    except ks_exc.ClientException as exc:
+        raise Permanent(f"Cannot find the remote image service: {exc}") from exc
+    if not endpoint:
+        raise Permanent(f"No image service in region {remote['region']} ({remote['interface']})")
+    return endpoint.rstrip("/")
+
+
+async def _download_remote(rt: Runtime, p: dict, dest: Path, inspector: Inspector, cap: int,
+                           progress: Progress) -> None:  # fmt: skip
+    """glance-download: copy formats and chosen properties from the remote image, then its data.
+
+    The remote endpoint comes from the operator's service catalog, not from the caller, so it is
+    not subject to the web-download URL filters.
+    """
+    import httpx
+
+    endpoint = await _remote_endpoint(rt, p)
+    remote_id = p["remote"]["image_id"]
+    headers = {"X-Auth-Token": p["auth_token"], "Accept": "application/json"}
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
+        r = await client.get(f"{endpoint}/v2/images/{remote_id}", headers=headers)
+        if r.status_code != 200:
+            raise Permanent(f"Remote image {remote_id} not available: HTTP {r.status_code}")
+        remote = r.json()
+        if remote.get("status") != "active":
+            raise Permanent(f"Remote image {remote_id} is {remote.get('status')}, not active")
+        prefixes = rt.settings.glance_download_properties.extra_properties
+        props = {k: str(v) for k, v in remote.items()
+                 if isinstance(k, str) and k.startswith(prefixes) and not k.startswith(img.RESERVED_PREFIX)}  # fmt: skip
+        async with rt.db.write() as conn:
+            current = await image_repo.get(conn, p["image_id"])
+            if current is None or current.status != img.IMPORTING:
+                raise Permanent(f"Image {p['image_id']} was deleted or changed during the import")
+            await image_repo.transition(conn, p["image_id"], [img.IMPORTING], img.IMPORTING,
+                                        disk_format=remote.get("disk_format"),
+                                        container_format=remote.get("container_format"))  # fmt: skip
+            await image_repo.set_properties(conn, p["image_id"], props)
+        await progress.report(f"Downloading image {remote_id} from {endpoint}")
+        async with client.stream("GET", f"{endpoint}/v2/images/{remote_id}/file", headers=headers) as resp:
+            if resp.status_code != 200:
+                raise Permanent(f"Remote image data not available: HTTP {resp.status_code}")
+            written = await _write(dest, _maybe_decompress(rt, resp.aiter_raw(CHUNK), cap), inspector, cap)
+    if remote.get("size") is not None and written != remote["size"]:
+        raise RuntimeError(f"Remote image data was {written} bytes, expected {remote['size']}")
 
 
 def refuse(exc: FormatRefused) -> Permanent:
@@ -258,8 +325,9 @@ async def _run_import(rt: Runtime, job: Job) -> None:
     converted = work_dir(rt) / f"{job.id}.converted"
     try:
         image = await _load(rt, image_id)
-        claimed = image.disk_format or "raw"
         verdict = await acquire(rt, job, image_id, src, progress)
+        image = await _load(rt, image_id)  # glance-download took the remote image's formats
+        claimed = image.disk_format or "raw"
         try:
             verdict = judge(verdict, claimed, safety_policy(rt))
         except FormatRefused as exc:

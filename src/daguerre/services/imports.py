@@ -137,8 +137,13 @@ async def import_image(
                 raise Invalid(f"Image is already present in store(s) {', '.join(s for s in stores if s in holding)}")
 
     uri = None
+    remote = None
     if name == "web-download":
         uri = await vet_url(rt, method.get("uri"))
+    if name == "glance-download":
+        remote = _glance_download_params(method)
+        if rt.settings.auth.strategy != "keystone" or not ctx.auth_token:
+            raise Invalid("glance-download needs Keystone authentication to find the remote image service")
 
     task = Task(
         id=str(uuid.uuid4()), type="api_image_import", status=PENDING, owner=ctx.project_id,
@@ -152,7 +157,7 @@ async def import_image(
         if name == "web-download":
             await check_rate(rt, conn, ctx.project_id)
         if name != "copy-image":
-            from_status = [img.QUEUED] if name == "web-download" else [img.UPLOADING]
+            from_status = [img.QUEUED] if name in ("web-download", "glance-download") else [img.UPLOADING]
             if not await image_repo.transition(conn, image_id, from_status, img.IMPORTING):
                 raise Conflict(f"Image {image_id} changed status concurrently")
         failed = [s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s and s not in stores]
@@ -166,12 +171,28 @@ async def import_image(
         await job_queue.enqueue(
             conn, IMPORT_JOB,
             {"image_id": image_id, "method": name, "uri": uri, "stores": stores, "task_id": task.id,
-             "all_stores_must_succeed": must_succeed,
+             "all_stores_must_succeed": must_succeed, "remote": remote,
+             # glance-download acts on the remote service with the caller's token; the job row
+             # holding it is deleted when the job ends.
+             "auth_token": ctx.auth_token if name == "glance-download" else None,
              "user_id": ctx.user_id, "project_id": ctx.project_id, "roles": sorted(ctx.roles),
              "request_id": ctx.request_id},
             image_id=image_id, task_id=task.id,
         )  # fmt: skip
     return task.id
+
+
+def _glance_download_params(method: dict) -> dict:
+    image_id = method.get("glance_image_id")
+    region = method.get("glance_region")
+    if not image_id or not region:
+        raise Invalid("glance-download requires glance_image_id and glance_region")
+    try:
+        uuid.UUID(str(image_id))
+    except ValueError:
+        raise Invalid(f"Remote image id does not look like a UUID: {image_id}") from None
+    return {"image_id": str(image_id), "region": str(region),
+            "interface": str(method.get("glance_service_interface") or "public")}  # fmt: skip
 
 
 def _check_status(image: img.Image, method: str) -> None:
@@ -181,8 +202,8 @@ def _check_status(image: img.Image, method: str) -> None:
         raise Conflict(f"Image {image.id} is active: only copy-image applies to active images")
     if method == "glance-direct" and image.status != img.UPLOADING:
         raise Conflict(f"Image {image.id} needs to be staged before the glance-direct import (status {image.status})")
-    if method == "web-download" and image.status != img.QUEUED:
-        raise Conflict(f"Image {image.id} must be queued for web-download (status {image.status})")
+    if method in ("web-download", "glance-download") and image.status != img.QUEUED:
+        raise Conflict(f"Image {image.id} must be queued for {method} (status {image.status})")
 
 
 async def _take_lock(conn, image: img.Image) -> None:  # noqa: ANN001
