@@ -7,9 +7,14 @@
 #     Tempest skips ListUserImagesTest, whose images hold random bytes. Declaring only formats for
 #     which random bytes are valid content (raw and the AMI family) lets those 17 tests run against
 #     the strict server unchanged; format refusals are covered by our own tests.
-#   import_image = true (glance-direct, web-download and copy-image are listed),
+#   import_image = true (glance-direct, web-download, copy-image and glance-download are listed),
 #   os_glance_reserved = true, do_secure_hash = true.
 #   Multi-store: two filesystem stores, so the multi-store and copy-image tests run.
+#   image_caching_enabled = true: each Daguerre process has a node-local cache (/v2/cache).
+#   A second Daguerre process (same database and data) is registered as "image_remote", Tempest's
+#   alternate_image_endpoint, for the remote import/delete/cache tests.
+#   store_weight_enabled = false: the image's "stores" are listed alphabetically (Tempest's import
+#   waiters require that), which StoreWeightTest contradicts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${TEMPEST_WORKDIR:-$PWD/run/tempest}
@@ -18,6 +23,7 @@ trap 'rm -f "$extra"' EXIT
 cat >"$extra" <<INI
 [DEFAULT]
 enabled_backends = fast:file, cheap:file
+image_cache_dir = $work/daguerre-data/cache
 [glance_store]
 default_backend = fast
 [fast]
@@ -30,7 +36,9 @@ weight = 10
 description = Cheap store
 INI
 export DAGUERRE_EXTRA_CONF="$extra"
-export DAGUERRE_IMPORT_METHODS=${DAGUERRE_IMPORT_METHODS:-glance-direct,web-download,copy-image}
+export DAGUERRE_IMPORT_METHODS=${DAGUERRE_IMPORT_METHODS:-glance-direct,web-download,copy-image,glance-download}
+export DAGUERRE_REMOTE=${DAGUERRE_REMOTE:-1}
+export TEMPEST_IMAGE_CACHING_ENABLED=${TEMPEST_IMAGE_CACHING_ENABLED:-true}
 export TEMPEST_IMAGE_FORMAT_ENFORCEMENT=${TEMPEST_IMAGE_FORMAT_ENFORCEMENT:-false}
 export TEMPEST_DISK_FORMATS=${TEMPEST_DISK_FORMATS:-raw,ami,ari,aki}
 exec scripts/openstack/tempest-daguerre.sh "$work" "$@"

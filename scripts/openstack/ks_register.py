@@ -36,6 +36,8 @@ def main() -> None:
     ap.add_argument("--image-url", required=True)
     ap.add_argument("--region", default="RegionOne")
     ap.add_argument("--service-name", default="glance")
+    # A second image service (e.g. "image_remote" for Tempest's alternate_image_endpoint tests).
+    ap.add_argument("--service-type", default="image")
     a = ap.parse_args()
 
     auth = v3.Password(
@@ -75,9 +77,9 @@ def main() -> None:
             role = post("/roles", "role", {"name": role_name})
         s.put(f"/projects/{project['id']}/users/{user['id']}/roles/{role['id']}", **ep)
 
-    service = one(get("/services", "services", type="image"), "image service")
+    service = one(get("/services", "services", type=a.service_type), "image service")
     if service is None:
-        service = post("/services", "service", {"type": "image", "name": a.service_name, "enabled": True,
+        service = post("/services", "service", {"type": a.service_type, "name": a.service_name, "enabled": True,
                                                  "description": "Daguerre image service"})
 
     url = a.image_url.rstrip("/")

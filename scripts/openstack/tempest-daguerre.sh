@@ -26,7 +26,13 @@ ks_port=$(free_port); dg_port=$(free_port); http_port=$(free_port)
 dg_url="http://127.0.0.1:$dg_port"
 
 dg_pid=""
+dg2_pid=""
 cleanup() {
+    if [[ -n "$dg2_pid" ]] && kill -0 "$dg2_pid" 2>/dev/null; then
+        kill -TERM "$dg2_pid" 2>/dev/null || true
+        sleep 1
+        kill -KILL "$dg2_pid" 2>/dev/null || true
+    fi
     if [[ -n "$dg_pid" ]] && kill -0 "$dg_pid" 2>/dev/null; then
         kill -TERM "$dg_pid" 2>/dev/null || true
         for _ in $(seq 1 50); do kill -0 "$dg_pid" 2>/dev/null || break; sleep 0.1; done
@@ -64,6 +70,25 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 echo "tempest-daguerre: daguerre (pid $dg_pid) at $dg_url, keystone at http://127.0.0.1:$ks_port/v3, up in $(( $(date +%s) - t0 )) s"
+
+# DAGUERRE_REMOTE=1: a second Daguerre process sharing the database and data directory, with its
+# own image cache, registered as the "image_remote" service (Tempest's alternate_image_endpoint).
+if [[ "${DAGUERRE_REMOTE:-0}" == 1 ]]; then
+    dg2_port=$(free_port)
+    DAGUERRE_DEFAULT__IMAGE_CACHE_DIR="$wd/daguerre-data/cache-remote" setsid "$root/.venv/bin/daguerre" serve \
+        --config "$wd/daguerre.conf" --host 127.0.0.1 --port "$dg2_port" --data-dir "$wd/daguerre-data" \
+        </dev/null >"$wd/daguerre-remote.log" 2>&1 &
+    dg2_pid=$!
+    for _ in $(seq 1 300); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$dg2_port/" || true)" == 300 ]] && break
+        sleep 0.1
+    done
+    "$root/.venv-openstack/bin/python" "$here/ks_register.py" --auth-url "http://127.0.0.1:$ks_port/v3" \
+        --admin-password "${KEYSTONE_ADMIN_PASSWORD:-admin-secret}" --service-password "${DAGUERRE_SERVICE_PASSWORD:-daguerre-secret}" \
+        --image-url "http://127.0.0.1:$dg2_port" --service-type image_remote --service-name daguerre-remote
+    export TEMPEST_ALTERNATE_IMAGE_ENDPOINT=image_remote
+    echo "tempest-daguerre: second daguerre (pid $dg2_pid) at http://127.0.0.1:$dg2_port as image_remote"
+fi
 
 set +e
 KEYSTONE_WORKDIR="$wd/keystone" TEMPEST_HTTP_PORT="$http_port" "$here/tempest-run.sh" "$wd" "$@"
