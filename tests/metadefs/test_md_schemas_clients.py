@@ -8,6 +8,7 @@ import pytest
 from glanceclient import Client
 from md_helpers import MD, NS, Namespaces, unique
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from actors import Actor
 from daguerre.api import routes
@@ -40,6 +41,10 @@ async def test_schema_documents() -> None:
     transport = httpx.ASGITransport(app=Starlette(routes=api.ROUTES))
     async with httpx.AsyncClient(transport=transport, base_url="http://md") as client:
         await _check_schema_documents(client)
+    # The handler also serves a generic /v2/schemas/{name:path} route (name "metadefs/...").
+    generic = Starlette(routes=[Route("/v2/schemas/{name:path}", api.schema, methods=["GET"])])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=generic), base_url="http://md") as client:
+        assert (await client.get("/v2/schemas/metadefs/tag")).json()["name"] == "tag"
 
 
 async def _check_schema_documents(client: httpx.AsyncClient) -> None:

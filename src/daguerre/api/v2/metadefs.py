@@ -331,9 +331,12 @@ async def delete_association(request: Request) -> Response:
 
 
 async def schema(request: Request) -> Response:
-    """GET /v2/schemas/metadefs/{name}: open to any caller, as the other schemas are."""
+    """GET /v2/schemas/metadefs/{name}: open to any caller, as the other schemas are.
+
+    Also callable from the generic /v2/schemas/{name:path} handler, whose name keeps "metadefs/".
+    """
     await reject_body(request)
-    name = request.path_params["name"]
+    name = request.path_params["name"].removeprefix("metadefs/")
     make = schemas.SCHEMAS.get(name)
     if make is None:
         raise NotFound(f"No schema named metadefs/{name}")
