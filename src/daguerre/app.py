@@ -49,11 +49,17 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
             stores[name] = S3Store(name, endpoint_url=opts["s3_store_host"], bucket=opts["s3_store_bucket"],
                                    access_key=opts["s3_store_access_key"], secret_key=opts["s3_store_secret_key"],
                                    addressing_style=opts.get("s3_store_bucket_url_format", "path"))  # fmt: skip
+        elif kind == "http":
+            from daguerre.stores.http import HttpStore
+
+            stores[name] = HttpStore.from_settings(name, settings)
         else:
             raise SettingsError(f"[DEFAULT] enabled_backends: unknown store type {kind!r} for {name}")
     default = settings.glance_store.default_backend or settings.glance_store.default_store
     if default not in stores:
         raise SettingsError(f"[glance_store] default_backend {default!r} is not one of enabled_backends")
+    if getattr(stores[default], "read_only", False):
+        raise SettingsError(f"[glance_store] default_backend {default!r} is a read-only (http) store")
     return stores, default
 
 
@@ -97,7 +103,7 @@ def check_bind(settings: Settings, host: str) -> None:
 
 async def startup(rt: Runtime, *, migrate: bool = True) -> None:
     from daguerre.jobs import cache as cache_jobs
-    from daguerre.jobs import imports  # noqa: F401 - registers the import job handler
+    from daguerre.jobs import imports, locations  # noqa: F401 - register the import and location_import handlers
     from daguerre.jobs.runner import release_dead_local
     from daguerre.services.data import recover_interrupted
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from daguerre.api import versions
-from daguerre.api.v2 import cache, data, discovery, images, members, metadefs, tasks
+from daguerre.api.v2 import cache, data, discovery, images, locations, members, metadefs, tasks
 
 IMG = "/v2/images/{image_id}"
 
@@ -47,4 +47,5 @@ ROUTES = [
     Route("/v2/info/stores/detail", discovery.stores_detail, methods=["GET"]),
     Route("/v2/info/usage", discovery.usage, methods=["GET"]),
     *metadefs.ROUTES,
+    *locations.ROUTES,
 ]

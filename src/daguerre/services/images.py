@@ -159,12 +159,17 @@ class PatchOp:
 
 
 async def update(rt: Runtime, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
+    from daguerre.services import locations
+
+    # Location URLs are checked over the network here, outside the write transaction.
+    checked = await locations.precheck(rt, ctx, image_id, ops)
     for _attempt in range(5):
         async with rt.db.write() as conn:
             old, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
             rt.policy.authorize(ctx, "modify_image", tgt)
-            new = _apply_ops(rt, ctx, old, ops, tgt)
+            new = _apply_ops(rt, ctx, old, ops, tgt, checked)
             if await image_repo.save(conn, new, old=old):
+                await locations.persist(rt, conn, old, new)
                 return new
     raise Conflict("The image was changed concurrently; try again")
 
@@ -174,13 +179,17 @@ def _copy(image: Image) -> Image:
                     "locations": list(image.locations)})  # fmt: skip
 
 
-def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp], tgt: dict) -> Image:
+def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp], tgt: dict,
+               checked: dict | None = None) -> Image:  # fmt: skip
     new = _copy(old)
     changed_base: dict[str, Any] = {}
     for op in ops:
         name = op.path[0]
         if name == "locations":
-            raise Forbidden("It's not allowed to update locations if locations are invisible.")
+            from daguerre.services import locations
+
+            locations.apply_op(rt, ctx, old, new, op, tgt, checked or {})
+            continue
         _check_keys_writable([name])
         if len(op.path) != 1:
             raise Invalid(f"Invalid JSON pointer for this resource: '/{'/'.join(op.path)}'")

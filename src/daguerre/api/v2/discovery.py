@@ -52,6 +52,8 @@ async def stores_info(request: Request) -> Response:
         entry: dict = {"id": store_id, "description": rt.settings.backends.get(store_id, {}).get("description", store.type)}
         if store_id == rt.default_store:
             entry["default"] = "true"
+        if getattr(store, "read_only", False):
+            entry["read-only"] = "true"
         out.append(entry)
     return JSONResponse({"stores": sorted(out, key=lambda e: e["id"])})
 
@@ -69,6 +71,8 @@ async def stores_detail(request: Request) -> Response:
                        "properties": _store_properties(store)}
         if store_id == rt.default_store:
             entry["default"] = "true"
+        if getattr(store, "read_only", False):
+            entry["read-only"] = "true"
         out.append(entry)
     return JSONResponse({"stores": out})
 
