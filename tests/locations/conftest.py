@@ -80,7 +80,10 @@ class WebServer:
                     self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(DATA)}")
                 self.end_headers()
                 if not head:
-                    self.wfile.write(body)
+                    try:
+                        self.wfile.write(body)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client stopped reading (an early close)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]

@@ -436,6 +436,10 @@ async def add_location(rt: Runtime, ctx: RequestContext, image_id: str, body: An
     rt.policy.authorize(ctx, "add_image_location", tgt)
     if image.status != img.QUEUED:
         raise Conflict(f"It's not allowed to add locations if image status is {image.status}.")
+    if not image.disk_format or not image.container_format:
+        raise Conflict(
+            "The 'disk_format' and 'container_format' properties must be set before adding a location"
+        )
     service = rt.policy.check(ctx, "service_api", tgt)
     if not service and (not _is_http(url) or http_store(rt) is None):
         raise Forbidden(
