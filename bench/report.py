@@ -342,7 +342,11 @@ def write_docs(res: dict, path: Path, json_path: Path, summary: str = "") -> Non
         f"- Command: `{res['command']}`",
         f"- Target: {res['target']['kind']} {res['target'].get('url') or ''}",
         f"- Commit: `{res['git']['commit'][:12]}` {res['git'].get('subject', '')}"
-        + (" (src/ had uncommitted changes)" if res["git"].get("dirty") else ""),
+        + (
+            f"; the server ran from `{res['git']['server_source']}`"
+            if res["git"].get("server_source")
+            else (" (src/ had uncommitted changes)" if res["git"].get("dirty") else "")
+        ),
         f"- When: {res['started_at']} → {res.get('finished_at', '')}",
         f"- Machine: {m['nproc']} × {m['cpu_model']} (SHA-NI: {'yes' if m.get('cpu_sha_ni') else 'no'}), "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}; disk {disk.get('device', '?')} "

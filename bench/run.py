@@ -83,6 +83,11 @@ def args_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--server-cmd", default=str(REPO / ".venv/bin/daguerre"), help="the daguerre executable")
     p.add_argument(
+        "--snapshot",
+        metavar="REV",
+        help="run the server from `git archive REV src` (immune to edits in the working tree during the run)",
+    )
+    p.add_argument(
         "--server-workers",
         type=int,
         default=1,
@@ -162,6 +167,25 @@ class Run:
             "errors": [],
         }
         self.block = os.urandom(16 * MiB)
+        self.server_env: dict[str, str] = {}
+        if a.snapshot:
+            self.server_env["PYTHONPATH"] = str(self.snapshot(a.snapshot))
+
+    def snapshot(self, rev: str) -> Path:
+        """src/ of commit ``rev`` under the work dir; PYTHONPATH puts it before the editable install."""
+        commit = subprocess.run(
+            ["git", "rev-parse", rev], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        dest = self.work / f"snapshot-{commit[:12]}"
+        if not (dest / "src").is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            archive = subprocess.run(
+                ["git", "archive", commit, "src"], cwd=REPO, capture_output=True, check=True, timeout=120
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, timeout=120)
+        self.res["git"].update(server_commit=commit, server_source=f"git archive {commit[:12]} src")
+        log(f"server runs from a snapshot of {commit[:12]}")
+        return dest / "src"
 
     # ------------------------------------------------------------ recording
 
@@ -210,7 +234,7 @@ class Run:
             shutil.rmtree(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        env = {}
+        env = dict(self.server_env)
         if self.a.server == "standin":
             argv = [
                 sys.executable,
