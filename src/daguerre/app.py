@@ -194,7 +194,11 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
         return error_response(500, "An unexpected error occurred", request.headers.get("accept"))
 
     from daguerre import web
+    from daguerre.metadefs.dashboard import ServiceCatalog
+    from daguerre.web import metadefs as web_metadefs
 
+    # The dashboard's "Update Metadata" reads the metadata definitions catalog.
+    web_metadefs.set_catalog(ServiceCatalog())
     app = Starlette(
         routes=[*ROUTES, *web.ROUTES],
         lifespan=lifespan,

@@ -132,7 +132,7 @@ def test_detail_page_shows_fields_properties_tags(ui: UI, api: httpx.Client) -> 
     assert '<span class="tag">alpha</span>' in page and '<span class="tag">beta</span>' in page
     assert "Set its visibility to" in page  # not shared: no members section
     assert 'id="upload-form"' in page  # queued: upload offered
-    assert "Update Metadata" not in page  # no catalog configured
+    assert "Update Metadata" in page  # the shipped metadefs catalog feeds it
 
 
 def test_create_form_renders_and_creates(ui: UI, api: httpx.Client) -> None:
@@ -308,10 +308,11 @@ def test_wrong_form_encoding_is_415(ui: UI) -> None:
     assert r.status_code == 415
 
 
-def test_metadata_hook_page_without_catalog(ui: UI) -> None:
+def test_metadata_page_offers_the_shipped_catalog(ui: UI) -> None:
     image_id = ui.create(name="md")
     r = ui.get(f"/ui/images/{image_id}/metadata")
-    assert r.status_code == 200 and "No metadata definitions catalog is configured" in r.text
+    assert r.status_code == 200 and "No metadata definitions catalog is configured" not in r.text
+    assert "hw_disk_bus" in r.text and "os_distro" in r.text
 
 
 def test_security_headers(ui: UI) -> None:

@@ -41,11 +41,11 @@ ROUTES = [
     Route("/v2/cache", cache.clear, methods=["DELETE"]),
     Route("/v2/cache/{image_id}", cache.queue, methods=["PUT"]),
     Route("/v2/cache/{image_id}", cache.delete, methods=["DELETE"]),
+    *metadefs.ROUTES,
     Route("/v2/schemas/{name:path}", discovery.schema, methods=["GET"]),
     Route("/v2/info/import", discovery.import_info, methods=["GET"]),
     Route("/v2/info/stores", discovery.stores_info, methods=["GET"]),
     Route("/v2/info/stores/detail", discovery.stores_detail, methods=["GET"]),
     Route("/v2/info/usage", discovery.usage, methods=["GET"]),
-    *metadefs.ROUTES,
     *locations.ROUTES,
 ]

@@ -93,6 +93,12 @@ class Database:
 
     async def upgrade(self, revision: str = "head") -> None:
         await self._migrate("upgrade", revision)
+        if revision == "head":
+            # The metadata definitions catalog we ship is loaded once (idempotent, lock-guarded).
+            from daguerre.metadefs import load_catalog
+
+            async with self.write() as conn:
+                await load_catalog(conn)
 
     async def downgrade(self, revision: str = "base") -> None:
         await self._migrate("downgrade", revision)

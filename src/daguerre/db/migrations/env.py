@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import daguerre.db.metadef_schema  # noqa: F401 - registers the metadef tables on the metadata
 from daguerre.db.schema import metadata
 
 connection = context.config.attributes["connection"]
