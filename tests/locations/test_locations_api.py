@@ -222,3 +222,13 @@ def test_deleting_during_the_task(owner: Actor, web: WebServer) -> None:
     assert owner.delete(f"/v2/images/{image['id']}").status_code == 204
     time.sleep(2.5)
     assert owner.get(f"/v2/images/{image['id']}").status_code == 404
+
+
+def test_patch_after_a_failed_task_measures_the_data_again(owner: Actor, web: WebServer) -> None:
+    image = owner.create()
+    post(owner, image["id"], web.url("/image.raw"), {"os_hash_algo": "sha512", "os_hash_value": "00" * 64})
+    assert wait_task(owner, image["id"])["status"] == "failure"
+    r = owner.patch(image["id"], [{"op": "add", "path": "/locations/-",
+                                   "value": {"url": web.url("/image.raw"), "metadata": {"k": "v"}}}])  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["size"], len(r.json()["locations"])) == ("active", len(DATA), 2)

@@ -182,9 +182,9 @@ async def precheck(
     known = {loc.url: loc for loc in image.locations}
     out: dict[str, Resolved | DomainError] = {}
     for url in sorted(urls):
-        if url in known:  # already here: metadata-only replace needs no new check
+        if url in known and image.size is not None:  # already here (a metadata-only replace): no new check
             loc = known[url]
-            out[url] = Resolved(url, loc.store, loc.key, image.size or 0)
+            out[url] = Resolved(url, loc.store, loc.key, image.size)
             continue
         try:
             out[url] = await resolve(rt, ctx, url, tgt)
