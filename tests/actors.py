@@ -34,5 +34,7 @@ class Actor:
             f"/v2/images/{image_id}/file", content=data, headers={"Content-Type": "application/octet-stream"}
         )
 
-    def patch(self, image_id: str, ops: list[dict], media: str = "application/openstack-images-v2.1-json-patch"):  # noqa: ANN201
+    def patch(
+        self, image_id: str, ops: list[dict], media: str = "application/openstack-images-v2.1-json-patch"
+    ):  # noqa: ANN201
         return self.client.patch(f"/v2/images/{image_id}", json=ops, headers={"Content-Type": media})

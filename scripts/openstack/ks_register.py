@@ -59,17 +59,28 @@ def main() -> None:
 
     project = one(get("/projects", "projects", name=a.service_project, domain_id=DOMAIN), "project")
     if project is None:
-        project = post("/projects", "project", {"name": a.service_project, "domain_id": DOMAIN,
-                                                 "description": "Service accounts"})
+        project = post(
+            "/projects",
+            "project",
+            {"name": a.service_project, "domain_id": DOMAIN, "description": "Service accounts"},
+        )
 
     user = one(get("/users", "users", name=a.service_user, domain_id=DOMAIN), "user")
     if user is None:
-        user = post("/users", "user", {"name": a.service_user, "domain_id": DOMAIN,
-                                       "password": a.service_password,
-                                       "default_project_id": project["id"]})
+        user = post(
+            "/users",
+            "user",
+            {
+                "name": a.service_user,
+                "domain_id": DOMAIN,
+                "password": a.service_password,
+                "default_project_id": project["id"],
+            },
+        )
     else:
-        s.patch(f"/users/{user['id']}", json={"user": {"password": a.service_password, "enabled": True}},
-                **ep)
+        s.patch(
+            f"/users/{user['id']}", json={"user": {"password": a.service_password, "enabled": True}}, **ep
+        )
 
     for role_name in ("admin", "service"):
         role = one(get("/roles", "roles", name=role_name), "role")
@@ -79,20 +90,41 @@ def main() -> None:
 
     service = one(get("/services", "services", type=a.service_type), "image service")
     if service is None:
-        service = post("/services", "service", {"type": a.service_type, "name": a.service_name, "enabled": True,
-                                                 "description": "Daguerre image service"})
+        service = post(
+            "/services",
+            "service",
+            {
+                "type": a.service_type,
+                "name": a.service_name,
+                "enabled": True,
+                "description": "Daguerre image service",
+            },
+        )
 
     url = a.image_url.rstrip("/")
     for interface in ("public", "internal", "admin"):
-        found = one(get("/endpoints", "endpoints", service_id=service["id"], interface=interface,
-                        region_id=a.region), f"{interface} image endpoint")
+        found = one(
+            get("/endpoints", "endpoints", service_id=service["id"], interface=interface, region_id=a.region),
+            f"{interface} image endpoint",
+        )
         if found is None:
-            post("/endpoints", "endpoint", {"service_id": service["id"], "interface": interface,
-                                            "region_id": a.region, "url": url, "enabled": True})
+            post(
+                "/endpoints",
+                "endpoint",
+                {
+                    "service_id": service["id"],
+                    "interface": interface,
+                    "region_id": a.region,
+                    "url": url,
+                    "enabled": True,
+                },
+            )
         elif found["url"] != url or not found.get("enabled", True):
             s.patch(f"/endpoints/{found['id']}", json={"endpoint": {"url": url, "enabled": True}}, **ep)
-    print(f"ks_register: image endpoints -> {url}; user {a.service_user} (admin, service) "
-          f"on project {a.service_project} ({project['id']})")
+    print(
+        f"ks_register: image endpoints -> {url}; user {a.service_user} (admin, service) "
+        f"on project {a.service_project} ({project['id']})"
+    )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
     for name, kind in settings.DEFAULT.enabled_backends.items():
         opts = settings.backends.get(name, {})
         if kind == "file":
-            stores[name] = FilesystemStore(name, opts.get("filesystem_store_datadir") or settings.data_dir / "stores" / name)
+            stores[name] = FilesystemStore(
+                name, opts.get("filesystem_store_datadir") or settings.data_dir / "stores" / name
+            )
         elif kind == "rbd":
             from daguerre.stores.rbd import RbdStore
 
@@ -117,7 +119,9 @@ async def startup(rt: Runtime, *, migrate: bool = True) -> None:
         if isinstance(store, FilesystemStore):
             removed = store.reap_orphans()
             if removed:
-                log.warning("removed %d temporary files left by crashed writers in %s", len(removed), store.root)
+                log.warning(
+                    "removed %d temporary files left by crashed writers in %s", len(removed), store.root
+                )
     await recover_interrupted(rt)
     await _sweep_work_dir(rt)
 
@@ -130,7 +134,10 @@ async def _sweep_work_dir(rt: Runtime) -> None:
     from daguerre.jobs.imports import work_dir
 
     async with rt.db.read() as conn:
-        live = {r[0] for r in await conn.execute(sa.select(jobs.c.id).where(jobs.c.state.in_(["ready", "running"])))}
+        live = {
+            r[0]
+            for r in await conn.execute(sa.select(jobs.c.id).where(jobs.c.state.in_(["ready", "running"])))
+        }
     for path in work_dir(rt).iterdir():
         if path.name.split(".")[0] not in live:
             path.unlink(missing_ok=True)
@@ -185,7 +192,11 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 404 and request.url.path.startswith("/v") and not request.url.path.startswith("/v2"):
+        if (
+            exc.status_code == 404
+            and request.url.path.startswith("/v")
+            and not request.url.path.startswith("/v2")
+        ):
             return await versions.multiple_choices(request)
         return error_response(exc.status_code, exc.detail or "", request.headers.get("accept"), exc.headers)
 

@@ -25,7 +25,9 @@ class Runtime:
     # Store weights ([<store>] weight): reads and direct_url prefer heavier stores.
     weights: dict[str, int] = field(default_factory=dict)
     # Identifies this process in leases: host, pid and a boot token (pids get reused).
-    process_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}")
+    process_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    )
 
     def store(self, store_id: str | None = None) -> Store:
         return self.stores[store_id or self.default_store]

@@ -225,10 +225,14 @@ def _apply(section_obj: typing.Any, section_name: str, values: dict[str, str]) -
     hints = typing.get_type_hints(type(section_obj))
     for f in dataclasses.fields(section_obj):
         if f.name in values:
-            setattr(section_obj, f.name, _convert(values[f.name], hints[f.name], f"[{section_name}] {f.name}"))
+            setattr(
+                section_obj, f.name, _convert(values[f.name], hints[f.name], f"[{section_name}] {f.name}")
+            )
 
 
-def load_settings(config_file: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> Settings:
     env = dict(os.environ if env is None else env)
     raw: dict[str, dict[str, str]] = {}
     if config_file:
@@ -267,9 +271,21 @@ def validate(settings: Settings) -> None:
     if not fmt.disk_formats or not fmt.container_formats:
         raise SettingsError("[image_format] disk_formats and container_formats may not be empty")
     if settings.auth.strategy not in ("noauth", "trusted-headers", "keystone"):
-        raise SettingsError(f"[auth] strategy must be noauth, trusted-headers or keystone, not {settings.auth.strategy!r}")
-    if settings.DEFAULT.hashing_algorithm not in ("sha512", "sha384", "sha256", "sha1", "md5", "sha3_512", "blake2b"):
-        raise SettingsError(f"[DEFAULT] hashing_algorithm {settings.DEFAULT.hashing_algorithm!r} is not supported")
+        raise SettingsError(
+            f"[auth] strategy must be noauth, trusted-headers or keystone, not {settings.auth.strategy!r}"
+        )
+    if settings.DEFAULT.hashing_algorithm not in (
+        "sha512",
+        "sha384",
+        "sha256",
+        "sha1",
+        "md5",
+        "sha3_512",
+        "blake2b",
+    ):
+        raise SettingsError(
+            f"[DEFAULT] hashing_algorithm {settings.DEFAULT.hashing_algorithm!r} is not supported"
+        )
     if settings.image_conversion.output_format not in ("raw", "qcow2", "vmdk"):
         raise SettingsError("[image_conversion] output_format must be raw, qcow2 or vmdk")
     for method in settings.DEFAULT.enabled_import_methods:

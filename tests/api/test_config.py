@@ -15,11 +15,17 @@ def test_disk_formats_restricted(tmp_path) -> None:  # noqa: ANN001
     server = ServerProcess(tmp_path / "d", config=conf).start()
     try:
         actor = Actor(server.url, "fmt", "member,reader")
-        assert actor.post("/v2/images", json={"disk_format": "qcow2", "container_format": "bare"}).status_code == 400
+        assert (
+            actor.post("/v2/images", json={"disk_format": "qcow2", "container_format": "bare"}).status_code
+            == 400
+        )
         image = actor.create(disk_format="iso")
         r = actor.patch(image["id"], [{"op": "replace", "path": "/disk_format", "value": "vmdk"}])
         assert r.status_code == 400 and "disk_format" in r.text
-        assert actor.patch(image["id"], [{"op": "replace", "path": "/disk_format", "value": "raw"}]).status_code == 200
+        assert (
+            actor.patch(image["id"], [{"op": "replace", "path": "/disk_format", "value": "raw"}]).status_code
+            == 200
+        )
         schema = actor.get("/v2/schemas/image").json()
         assert schema["properties"]["disk_format"]["enum"] == [None, "raw", "iso"]
     finally:

@@ -22,15 +22,24 @@ def test_upload_download_roundtrip(member: Actor) -> None:
     assert body["virtual_size"] == len(data)
     r = member.get(f"/v2/images/{image['id']}/file")
     assert r.status_code == 200 and r.content == data
-    assert r.headers["content-md5"] == body["checksum"] and r.headers["content-type"] == "application/octet-stream"
+    assert (
+        r.headers["content-md5"] == body["checksum"]
+        and r.headers["content-type"] == "application/octet-stream"
+    )
     r = member.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=10-19"})
     assert r.status_code == 206 and r.content == data[10:20]
     assert r.headers["content-range"] == f"bytes 10-19/{len(data)}"
     assert member.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=-5"}).content == data[-5:]
     assert member.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=100-"}).content == data[100:]
-    assert member.get(f"/v2/images/{image['id']}/file", headers={"Content-Range": "bytes 1-3/*"}).content == data[1:4]
+    assert (
+        member.get(f"/v2/images/{image['id']}/file", headers={"Content-Range": "bytes 1-3/*"}).content
+        == data[1:4]
+    )
     assert member.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=0-1,5-6"}).status_code == 400
-    assert member.get(f"/v2/images/{image['id']}/file", headers={"Range": f"bytes={len(data)}-"}).status_code == 416
+    assert (
+        member.get(f"/v2/images/{image['id']}/file", headers={"Range": f"bytes={len(data)}-"}).status_code
+        == 416
+    )
     assert member.get(f"/v2/images/{image['id']}/file", headers={"Range": "pages=1-2"}).status_code == 416
     # A second upload to an active image is refused.
     assert member.upload(image["id"], b"again").status_code == 409
@@ -82,7 +91,9 @@ def test_client_disconnect_leaves_queued(member: Actor, trusted_server) -> None:
     assert member.get(f"/v2/images/{image['id']}").json()["status"] == "saving"
     sock.close()
     deadline = time.monotonic() + 10
-    while member.get(f"/v2/images/{image['id']}").json()["status"] != "queued" and time.monotonic() < deadline:
+    while (
+        member.get(f"/v2/images/{image['id']}").json()["status"] != "queued" and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert member.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
     leftovers = [p for p in (trusted_server.data_dir / "images" / ".tmp").iterdir() if image["id"] in p.name]
@@ -133,6 +144,8 @@ def test_chunked_upload_without_length(member: Actor) -> None:
         for _ in range(5):
             yield b"z" * 100_000
 
-    r = member.put(f"/v2/images/{image['id']}/file", content=gen(), headers={"Content-Type": "application/octet-stream"})
+    r = member.put(
+        f"/v2/images/{image['id']}/file", content=gen(), headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 204
     assert member.get(f"/v2/images/{image['id']}").json()["size"] == 500_000

@@ -89,9 +89,19 @@ def test_patch_v21_and_v20(member) -> None:  # noqa: ANN001
                                    {"op": "replace", "path": "/min_ram", "value": 512}])  # fmt: skip
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["name"] == "b" and body["os_distro"] == "cirros" and body["tags"] == ["x", "y"] and body["min_ram"] == 512
+    assert (
+        body["name"] == "b"
+        and body["os_distro"] == "cirros"
+        and body["tags"] == ["x", "y"]
+        and body["min_ram"] == 512
+    )
     # v2.1 add over an existing property overwrites; v2.0 add of an existing one conflicts.
-    assert member.patch(image["id"], [{"op": "add", "path": "/os_distro", "value": "ubuntu"}]).json()["os_distro"] == "ubuntu"
+    assert (
+        member.patch(image["id"], [{"op": "add", "path": "/os_distro", "value": "ubuntu"}]).json()[
+            "os_distro"
+        ]
+        == "ubuntu"
+    )
     assert member.patch(image["id"], [{"add": "/os_distro", "value": "z"}], V20).status_code == 409
     assert member.patch(image["id"], [{"replace": "/name", "value": "c"}], V20).json()["name"] == "c"
     r = member.patch(image["id"], [{"op": "remove", "path": "/hw_disk_bus"}])
@@ -141,10 +151,15 @@ def test_community_visibility_and_protected(member, admin) -> None:  # noqa: ANN
     image = member.create()
     r = member.patch(image["id"], [{"op": "replace", "path": "/visibility", "value": "community"}])
     assert r.status_code == 200 and r.json()["visibility"] == "community"
-    assert member.patch(image["id"], [{"op": "replace", "path": "/protected", "value": True}]).status_code == 200
+    assert (
+        member.patch(image["id"], [{"op": "replace", "path": "/protected", "value": True}]).status_code == 200
+    )
     assert member.delete(f"/v2/images/{image['id']}").status_code == 403
     assert admin.delete(f"/v2/images/{image['id']}").status_code == 403
-    assert member.patch(image["id"], [{"op": "replace", "path": "/protected", "value": False}]).status_code == 200
+    assert (
+        member.patch(image["id"], [{"op": "replace", "path": "/protected", "value": False}]).status_code
+        == 200
+    )
     assert member.delete(f"/v2/images/{image['id']}").status_code == 204
     assert member.get(f"/v2/images/{image['id']}").status_code == 404
     assert member.delete(f"/v2/images/{image['id']}").status_code == 404
@@ -188,7 +203,11 @@ def test_deactivate_reactivate(member, admin, other) -> None:  # noqa: ANN001
 def test_error_shapes_follow_accept(member) -> None:  # noqa: ANN001
     missing = f"/v2/images/{uuid.uuid4()}"
     r = member.get(missing, headers={"Accept": "*/*"})
-    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html") and "404 Not Found" in r.text
+    assert (
+        r.status_code == 404
+        and r.headers["content-type"].startswith("text/html")
+        and "404 Not Found" in r.text
+    )
     r = member.get(missing, headers={"Accept": "application/json"})
     assert r.json()["code"] == "404 Not Found" and r.json()["title"] == "Not Found"
     r = member.client.get(missing, headers={"Accept": ""})

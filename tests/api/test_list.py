@@ -30,18 +30,27 @@ def test_default_view_and_visibilities(fresh: Actor, other: Actor, admin: Actor)
     other_private = other.create(name="op", visibility="private")["id"]
     for iid in (shared_pending, shared_accepted):
         assert other.post(f"/v2/images/{iid}/members", json={"member": fresh.project}).status_code == 200
-    assert fresh.put(f"/v2/images/{shared_accepted}/members/{fresh.project}", json={"status": "accepted"}).status_code == 200
+    assert (
+        fresh.put(
+            f"/v2/images/{shared_accepted}/members/{fresh.project}", json={"status": "accepted"}
+        ).status_code
+        == 200
+    )
 
     default = ids(fresh.get("/v2/images", params={"limit": 1000}))
     assert mine in default and shared_accepted in default and public in default
     assert shared_pending not in default and community not in default and hidden not in default
     assert other_private not in default
     assert community in ids(fresh.get("/v2/images", params={"visibility": "all", "limit": 1000}))
-    assert ids(fresh.get("/v2/images", params={"visibility": "community", "owner": other.project})) == [community]
+    assert ids(fresh.get("/v2/images", params={"visibility": "community", "owner": other.project})) == [
+        community
+    ]
     assert shared_pending in ids(fresh.get("/v2/images", params={"member_status": "pending"}))
     assert shared_accepted not in ids(fresh.get("/v2/images", params={"member_status": "pending"}))
     assert set(ids(fresh.get("/v2/images", params={"member_status": "all", "visibility": "shared"}))) >= {
-        shared_pending, shared_accepted}
+        shared_pending,
+        shared_accepted,
+    }
     assert ids(fresh.get("/v2/images", params={"os_hidden": "true"})) == [hidden]
     assert ids(fresh.get("/v2/images", params={"visibility": "private"})) == [mine]
     # admins see other projects' private images, but not their community ones by default
@@ -52,7 +61,9 @@ def test_default_view_and_visibilities(fresh: Actor, other: Actor, admin: Actor)
 
 
 def test_filters(fresh: Actor) -> None:
-    a = fresh.create(name="alpha", disk_format="qcow2", tags=["red", "big"], hw_disk_bus="scsi", protected=True)["id"]
+    a = fresh.create(
+        name="alpha", disk_format="qcow2", tags=["red", "big"], hw_disk_bus="scsi", protected=True
+    )["id"]
     b = fresh.create(name="beta", disk_format="raw", tags=["red"])["id"]
     c = fresh.create(name="gamma:x", disk_format="iso")["id"]
     assert fresh.upload(b, b"x" * 2048).status_code == 204
@@ -62,7 +73,9 @@ def test_filters(fresh: Actor) -> None:
     assert ids(fresh.get("/v2/images", params={**own, "name": "eq:gamma:x"})) == [c]
     assert fresh.get("/v2/images", params={"name": "gamma:x"}).status_code == 400
     assert ids(fresh.get("/v2/images", params={**own, "disk_format": "qcow2"})) == [a]
-    assert ids(fresh.get("/v2/images", params=[("owner", fresh.project), ("tag", "red"), ("tag", "big")])) == [a]
+    assert ids(
+        fresh.get("/v2/images", params=[("owner", fresh.project), ("tag", "red"), ("tag", "big")])
+    ) == [a]
     assert set(ids(fresh.get("/v2/images", params={**own, "tag": "red"}))) == {a, b}
     assert ids(fresh.get("/v2/images", params={**own, "hw_disk_bus": "scsi"})) == [a]
     assert ids(fresh.get("/v2/images", params={**own, "status": "active"})) == [b]

@@ -18,7 +18,10 @@ def test_member_lifecycle(member: Actor, other: Actor, admin: Actor) -> None:
     assert other.get(f"/v2/images/{iid}").status_code == 200
     assert iid not in [i["id"] for i in other.get("/v2/images").json()["images"]]
     # Only the member may accept; the owner gets 403.
-    assert member.put(f"/v2/images/{iid}/members/{other.project}", json={"status": "accepted"}).status_code == 403
+    assert (
+        member.put(f"/v2/images/{iid}/members/{other.project}", json={"status": "accepted"}).status_code
+        == 403
+    )
     assert other.put(f"/v2/images/{iid}/members/{other.project}", json={"status": "bogus"}).status_code == 400
     assert other.put(f"/v2/images/{iid}/members/{other.project}", json={}).status_code == 400
     r = other.put(f"/v2/images/{iid}/members/{other.project}", json={"status": "accepted"})
@@ -27,7 +30,9 @@ def test_member_lifecycle(member: Actor, other: Actor, admin: Actor) -> None:
     # Owner sees all members; the member sees only itself.
     assert member.post(f"/v2/images/{iid}/members", json={"member": "third"}).status_code == 200
     assert len(member.get(f"/v2/images/{iid}/members").json()["members"]) == 2
-    assert [m["member_id"] for m in other.get(f"/v2/images/{iid}/members").json()["members"]] == [other.project]
+    assert [m["member_id"] for m in other.get(f"/v2/images/{iid}/members").json()["members"]] == [
+        other.project
+    ]
     assert other.get(f"/v2/images/{iid}/members/{other.project}").status_code == 200
     assert other.get(f"/v2/images/{iid}/members/third").status_code == 404
     # A member may not remove members or modify the image.

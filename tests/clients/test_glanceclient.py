@@ -22,7 +22,9 @@ def glance(noauth_server):  # noqa: ANN001, ANN201
 
 def test_library_workflow(glance, tmp_path: Path) -> None:  # noqa: ANN001
     data = os.urandom(3 * 2**20 + 7)
-    image = glance.images.create(name="lib-test", disk_format="raw", container_format="bare", os_distro="cirros")
+    image = glance.images.create(
+        name="lib-test", disk_format="raw", container_format="bare", os_distro="cirros"
+    )
     assert image.status == "queued"
     glance.images.upload(image.id, io.BytesIO(data))
     got = glance.images.get(image.id)
@@ -60,7 +62,9 @@ def test_cli_workflow(noauth_server, tmp_path: Path) -> None:  # noqa: ANN001
     dest = tmp_path / "back.raw"
     run_cli(noauth_server, "image-download", "--file", str(dest), image_id)
     assert dest.read_bytes() == src.read_bytes()
-    run_cli(noauth_server, "image-update", "--name", "cli-renamed", "--property", "hw_vif_model=virtio", image_id)
+    run_cli(
+        noauth_server, "image-update", "--name", "cli-renamed", "--property", "hw_vif_model=virtio", image_id
+    )
     shown = run_cli(noauth_server, "image-show", image_id)
     assert "cli-renamed" in shown and "virtio" in shown
     run_cli(noauth_server, "image-tag-update", image_id, "green")

@@ -9,8 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import openstack
 import pytest
+
+import openstack
 
 OPENSTACK = str(Path(sys.executable).parent / "openstack")
 

@@ -79,14 +79,18 @@ def test_rss_flat_for_4gib_upload_and_download(tmp_path) -> None:  # noqa: ANN00
         sock.close()
         assert reply.startswith(b"HTTP/1.1 204"), reply[:200]
         received = 0
-        with httpx.stream("GET", f"{server.url}/v2/images/{image['id']}/file", headers=actor.headers, timeout=120) as r:
+        with httpx.stream(
+            "GET", f"{server.url}/v2/images/{image['id']}/file", headers=actor.headers, timeout=120
+        ) as r:
             assert r.status_code == 200
             for chunk in r.iter_raw(4 * 2**20):
                 received += len(chunk)
         assert received == size
         peak = server.peak_rss_kib()
         growth_mib = (peak - baseline) / 1024
-        print(f"server RSS baseline {baseline / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, growth {growth_mib:.1f} MiB")
+        print(
+            f"server RSS baseline {baseline / 1024:.1f} MiB, peak {peak / 1024:.1f} MiB, growth {growth_mib:.1f} MiB"
+        )
         assert growth_mib < 64
     finally:
         server.stop()

@@ -43,7 +43,9 @@ def test_two_servers_share_postgres(tmp_path, pg_url: str) -> None:  # noqa: ANN
         # Racing uploads through two processes: exactly one wins, the other gets 409.
         racing = a.create(name="race")
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda actor: actor.upload(racing["id"], b"x" * 2**20).status_code, [a, b]))
+            results = list(
+                pool.map(lambda actor: actor.upload(racing["id"], b"x" * 2**20).status_code, [a, b])
+            )
         assert sorted(results) == [204, 409]
     finally:
         one.stop()

@@ -40,9 +40,14 @@ def _upload(actor: Actor, claim: str, data: bytes):  # noqa: ANN202
 
 def _import(actor: Actor, claim: str, data: bytes) -> tuple[dict, dict]:
     image = actor.create(disk_format=claim, container_format="ovf")  # inspection ignores the container
-    r = actor.put(f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"})
+    r = actor.put(
+        f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 204, r.text
-    assert actor.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}).status_code == 202
+    assert (
+        actor.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}).status_code
+        == 202
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         body = actor.get(f"/v2/images/{image['id']}").json()
@@ -78,7 +83,9 @@ def test_valid_accepted_on_upload_and_import(actor: Actor, corpus, name: str) ->
     image, r = _upload(actor, img.claim, data)
     assert r.status_code == 204, (name, r.text)
     body = actor.get(f"/v2/images/{image['id']}").json()
-    assert body["status"] == "active" and body["virtual_size"] == expected_virtual and body["size"] == len(data)
+    assert (
+        body["status"] == "active" and body["virtual_size"] == expected_virtual and body["size"] == len(data)
+    )
     body, task = _import(actor, img.claim, data)
     assert body["status"] == "active", (name, task)
     assert body["virtual_size"] == expected_virtual

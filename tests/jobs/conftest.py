@@ -9,14 +9,13 @@ import http.server
 import os
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest_env import import_env
 
 from actors import Actor
-from conftest_env import import_env
 from daguerre.testing.server import ServerProcess
 
 
@@ -78,7 +77,9 @@ def file_server(images_dir: Path) -> Iterator[FileServer]:
 
 
 @pytest.fixture(scope="session")
-def import_server(tmp_path_factory: pytest.TempPathFactory, file_server: FileServer) -> Iterator[ServerProcess]:
+def import_server(
+    tmp_path_factory: pytest.TempPathFactory, file_server: FileServer
+) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("import"), env=import_env(file_server)).start()
     yield server
     server.stop()

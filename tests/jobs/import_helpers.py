@@ -7,7 +7,9 @@ import time
 from actors import Actor
 
 
-def wait_for(actor: Actor, image_id: str, statuses: tuple[str, ...] = ("active", "queued"), timeout: float = 60) -> dict:
+def wait_for(
+    actor: Actor, image_id: str, statuses: tuple[str, ...] = ("active", "queued"), timeout: float = 60
+) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body = actor.get(f"/v2/images/{image_id}").json()

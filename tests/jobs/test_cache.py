@@ -45,7 +45,10 @@ def test_cache_cycle(cache_server: ServerProcess) -> None:
     assert admin.get(f"/v2/images/{image['id']}/file").content == data
     assert admin.get("/v2/cache").json()["cached_images"][0]["hits"] == 1
     assert admin.get(f"/v2/images/{image['id']}/file", headers={"Range": "bytes=5-9"}).content == data[5:10]
-    assert admin.request("DELETE", "/v2/cache", headers={"x-image-cache-clear-target": "invalid"}).status_code == 400
+    assert (
+        admin.request("DELETE", "/v2/cache", headers={"x-image-cache-clear-target": "invalid"}).status_code
+        == 400
+    )
     assert admin.delete(f"/v2/cache/{image['id']}").status_code == 204
     assert admin.get("/v2/cache").json()["cached_images"] == []
     assert admin.put(f"/v2/cache/{image['id']}").status_code == 202

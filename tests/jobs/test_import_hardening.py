@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+from import_helpers import wait_for
 
 from actors import Actor
 from daguerre.testing.server import ServerProcess
-from import_helpers import wait_for
 
 ATTACKS = [
     "http://127.0.0.1/x", "http://localhost/x", "http://127.1/x", "http://2130706433/x", "http://0x7f000001/x",
@@ -33,7 +32,9 @@ ATTACKS = [
 @pytest.mark.parametrize("url", ATTACKS)
 def test_attack_urls_refused_with_400(importer: Actor, url: str) -> None:
     image = importer.create(name="ssrf")
-    r = importer.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "web-download", "uri": url}})
+    r = importer.post(
+        f"/v2/images/{image['id']}/import", json={"method": {"name": "web-download", "uri": url}}
+    )
     assert r.status_code == 400, (url, r.text)
     assert "does not pass filtering" in r.text
     assert importer.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
@@ -126,13 +127,28 @@ def test_introspected_properties_admin_only(importer: Actor, import_server, imag
     image = importer.create(name="intro", disk_format="raw")
     importer.put(f"/v2/images/{image['id']}/stage", content=(images_dir / "disk.raw").read_bytes()[: 2**20],
                  headers={"Content-Type": "application/octet-stream"})  # fmt: skip
-    assert importer.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}).status_code == 202
+    assert (
+        importer.post(
+            f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}
+        ).status_code
+        == 202
+    )
     done = wait_for(importer, image["id"])
     assert done["os_daguerre_format"] == "raw"
-    assert importer.patch(image["id"], [{"op": "replace", "path": "/os_daguerre_format", "value": "x"}]).status_code == 403
+    assert (
+        importer.patch(
+            image["id"], [{"op": "replace", "path": "/os_daguerre_format", "value": "x"}]
+        ).status_code
+        == 403
+    )
     assert importer.post("/v2/images", json={"os_daguerre_format": "qcow2"}).status_code == 403
     admin = Actor(import_server.url, "adm", "admin,member,reader")
-    assert admin.patch(image["id"], [{"op": "replace", "path": "/os_daguerre_format", "value": "raw-ish"}]).status_code == 200
+    assert (
+        admin.patch(
+            image["id"], [{"op": "replace", "path": "/os_daguerre_format", "value": "raw-ish"}]
+        ).status_code
+        == 200
+    )
 
 
 @pytest.mark.slow
@@ -151,7 +167,10 @@ def test_sigkill_during_conversion(tmp_path: Path, file_server, images_dir: Path
     server = ServerProcess(tmp_path / "d", env=env).start()
     actor = Actor(server.url, "kill", "member,reader")
     image = actor.create(name="kill", disk_format="qcow2")
-    r = actor.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "web-download", "uri": file_server.url("big.qcow2")}})
+    r = actor.post(
+        f"/v2/images/{image['id']}/import",
+        json={"method": {"name": "web-download", "uri": file_server.url("big.qcow2")}},
+    )
     assert r.status_code == 202
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -165,7 +184,10 @@ def test_sigkill_during_conversion(tmp_path: Path, file_server, images_dir: Path
     try:
         done = wait_for(actor, image["id"], timeout=120)
         task = actor.get(f"/v2/images/{image['id']}/tasks").json()["tasks"][-1]
-        assert (done["status"], task["status"]) in (("active", "success"), ("queued", "failure")), (done, task)
+        assert (done["status"], task["status"]) in (("active", "success"), ("queued", "failure")), (
+            done,
+            task,
+        )
         time.sleep(0.5)
         assert list((tmp_path / "d" / "work").iterdir()) == []
         leftovers = [p for p in (tmp_path / "d" / "images" / ".tmp").iterdir()]
@@ -189,19 +211,28 @@ def noauth_import_server(tmp_path: Path, file_server):  # noqa: ANN001, ANN201
 def test_red_hat_task_create_command(noauth_import_server, file_server) -> None:  # noqa: ANN001
     glance = str(Path(sys.executable).parent / "glance")
     env = {**os.environ, "OS_IMAGE_URL": noauth_import_server.url, "OS_AUTH_TOKEN": "noauth"}
-    task_input = ('{"import_from_format": "qcow2", "import_from": "%s", '
-                  '"image_properties": {"disk_format": "qcow2", "container_format": "bare"}}') % file_server.url("disk.qcow2")
+    task_input = json.dumps(
+        {
+            "import_from_format": "qcow2",
+            "import_from": file_server.url("disk.qcow2"),
+            "image_properties": {"disk_format": "qcow2", "container_format": "bare"},
+        }
+    )
     out = subprocess.run([glance, "task-create", "--type", "import", "--input", task_input], env=env,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0, out.stderr
     task_id = next(line.split("|")[2].strip() for line in out.stdout.splitlines() if "| id " in line)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        shown = subprocess.run([glance, "task-show", task_id], env=env, capture_output=True, text=True, timeout=60).stdout
+        shown = subprocess.run(
+            [glance, "task-show", task_id], env=env, capture_output=True, text=True, timeout=60
+        ).stdout
         if "success" in shown or "failure" in shown:
             break
         time.sleep(0.2)
     assert "success" in shown, shown
-    image_id = next(line.split("|")[2].strip() for line in shown.splitlines() if "| result " in line).split('"')[3]
+    image_id = next(line.split("|")[2].strip() for line in shown.splitlines() if "| result " in line).split(
+        '"'
+    )[3]
     image = subprocess.run([glance, "image-show", image_id], env=env, capture_output=True, text=True).stdout
     assert "active" in image

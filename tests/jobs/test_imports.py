@@ -6,8 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from actors import Actor
 from import_helpers import wait_for
+
+from actors import Actor
 
 
 def qemu_info(path: Path) -> dict:
@@ -26,7 +27,9 @@ def test_info_import(importer: Actor) -> None:
 def test_glance_direct_qcow2_to_raw(importer: Actor, images_dir: Path, tmp_path: Path) -> None:
     image = importer.create(name="gd", disk_format="qcow2")
     data = (images_dir / "disk.qcow2").read_bytes()
-    r = importer.put(f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"})
+    r = importer.put(
+        f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 204
     staged = importer.get(f"/v2/images/{image['id']}").json()
     assert staged["status"] == "uploading" and staged["size"] == len(data)
@@ -34,7 +37,13 @@ def test_glance_direct_qcow2_to_raw(importer: Actor, images_dir: Path, tmp_path:
     # Staging twice is a conflict; importing with the wrong method for the status is a conflict.
     assert importer.put(f"/v2/images/{image['id']}/stage", content=b"x",
                         headers={"Content-Type": "application/octet-stream"}).status_code == 409  # fmt: skip
-    assert importer.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "web-download", "uri": "http://127.0.0.1/x"}}).status_code == 409
+    assert (
+        importer.post(
+            f"/v2/images/{image['id']}/import",
+            json={"method": {"name": "web-download", "uri": "http://127.0.0.1/x"}},
+        ).status_code
+        == 409
+    )
     r = importer.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}})
     assert r.status_code == 202
     done = wait_for(importer, image["id"])
@@ -96,16 +105,43 @@ def test_import_preconditions(importer: Actor, other: Actor) -> None:
     image = importer.create(name="pre", disk_format="raw")
     iid = image["id"]
     assert importer.post(f"/v2/images/{iid}/import", json={}).status_code == 400
-    assert importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "copy-image"}}).status_code == 400
-    assert importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}, "all_stores": "yes"}).status_code == 400
-    assert importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}}).status_code == 409
-    r = importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "web-download", "uri": "http://169.254.169.254/latest"}})
+    assert (
+        importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "copy-image"}}).status_code == 400
+    )
+    assert (
+        importer.post(
+            f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}, "all_stores": "yes"}
+        ).status_code
+        == 400
+    )
+    assert (
+        importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}}).status_code
+        == 409
+    )
+    r = importer.post(
+        f"/v2/images/{iid}/import",
+        json={"method": {"name": "web-download", "uri": "http://169.254.169.254/latest"}},
+    )
     assert r.status_code == 400 and "does not pass filtering" in r.text
-    assert importer.post(f"/v2/images/{iid}/import", json={"method": {"name": "web-download", "uri": "http://127.0.0.1:9/x"}}).status_code == 400
+    assert (
+        importer.post(
+            f"/v2/images/{iid}/import",
+            json={"method": {"name": "web-download", "uri": "http://127.0.0.1:9/x"}},
+        ).status_code
+        == 400
+    )
     no_formats = importer.post("/v2/images", json={}).json()
-    assert importer.post(f"/v2/images/{no_formats['id']}/import", json={"method": {"name": "web-download", "uri": "http://example.org/x"}}).status_code == 409
+    assert (
+        importer.post(
+            f"/v2/images/{no_formats['id']}/import",
+            json={"method": {"name": "web-download", "uri": "http://example.org/x"}},
+        ).status_code
+        == 409
+    )
     # Another project cannot import into the image (it cannot even see it).
-    assert other.post(f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}}).status_code == 404
+    assert (
+        other.post(f"/v2/images/{iid}/import", json={"method": {"name": "glance-direct"}}).status_code == 404
+    )
 
 
 def test_tasks_api_admin_only(importer: Actor, import_server, file_server) -> None:  # noqa: ANN001
@@ -126,12 +162,18 @@ def test_tasks_api_admin_only(importer: Actor, import_server, file_server) -> No
             break
         time.sleep(0.1)
     assert task["status"] == "success", task
-    assert task["expires_at"] and admin.get(f"/v2/images/{task['result']['image_id']}").json()["status"] == "active"
+    assert (
+        task["expires_at"]
+        and admin.get(f"/v2/images/{task['result']['image_id']}").json()["status"] == "active"
+    )
     listing = admin.get("/v2/tasks").json()
     assert task["id"] in [t["id"] for t in listing["tasks"]] and "input" not in listing["tasks"][0]
     assert admin.delete(f"/v2/tasks/{task['id']}").status_code == 405
     assert admin.post("/v2/tasks", json={"type": "import"}).status_code == 400
-    bad = {"type": "import", "input": {"import_from": "file:///etc/passwd", "import_from_format": "raw", "image_properties": {}}}
+    bad = {
+        "type": "import",
+        "input": {"import_from": "file:///etc/passwd", "import_from_format": "raw", "image_properties": {}},
+    }
     assert admin.post("/v2/tasks", json=bad).status_code == 400
     assert admin.get("/v2/tasks", params={"status": "bogus"}).status_code == 400
     assert admin.get("/v2/tasks", params={"marker": "nope"}).status_code == 400

@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from import_helpers import wait_for
 
 from actors import Actor
 from daguerre.testing.server import ServerProcess
-from import_helpers import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +74,21 @@ def test_upload_to_chosen_store(admin: Actor, multi_server: ServerProcess) -> No
 def test_import_to_all_stores_then_delete_one(admin: Actor, multi_server: ServerProcess) -> None:
     data = os.urandom(3 * 2**20)
     image = admin.create(name="everywhere")
-    admin.put(f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"})
-    r = admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}, "all_stores": True})
+    admin.put(
+        f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
+    r = admin.post(
+        f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}, "all_stores": True}
+    )
     assert r.status_code == 202
     done = wait_for(admin, image["id"])
     assert done["status"] == "active" and done["stores"] == "archive,cheap,fast", done
     assert done["os_glance_importing_to_stores"] == "" and done["os_glance_failed_import"] == ""
     for store in ("fast", "cheap", "archive"):
-        assert hashlib.sha256((multi_server.data_dir.parent / store / image["id"]).read_bytes()).digest() == hashlib.sha256(data).digest()
+        assert (
+            hashlib.sha256((multi_server.data_dir.parent / store / image["id"]).read_bytes()).digest()
+            == hashlib.sha256(data).digest()
+        )
     assert admin.delete(f"/v2/stores/cheap/{image['id']}").status_code == 204
     assert admin.get(f"/v2/images/{image['id']}").json()["stores"] == "archive,fast"
     assert not (multi_server.data_dir.parent / "cheap" / image["id"]).exists()
@@ -95,23 +101,50 @@ def test_import_to_all_stores_then_delete_one(admin: Actor, multi_server: Server
 def test_import_to_specific_stores_and_copy(admin: Actor, multi_server: ServerProcess) -> None:
     data = os.urandom(2**20 + 5)
     image = admin.create(name="copy-me")
-    admin.put(f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"})
-    assert admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}, "stores": ["cheap"]}).status_code == 202
+    admin.put(
+        f"/v2/images/{image['id']}/stage", content=data, headers={"Content-Type": "application/octet-stream"}
+    )
+    assert (
+        admin.post(
+            f"/v2/images/{image['id']}/import",
+            json={"method": {"name": "glance-direct"}, "stores": ["cheap"]},
+        ).status_code
+        == 202
+    )
     done = wait_for(admin, image["id"])
     assert done["stores"] == "cheap"
-    r = admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["cheap"]})
+    r = admin.post(
+        f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    )
     assert r.status_code == 400  # already there
-    assert admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["moon"]}).status_code == 409
-    r = admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True})
+    assert (
+        admin.post(
+            f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["moon"]}
+        ).status_code
+        == 409
+    )
+    r = admin.post(
+        f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}
+    )
     assert r.status_code == 202
     done = wait_for(admin, image["id"], statuses=("active",))
     assert done["stores"] == "archive,cheap,fast" and done["status"] == "active"
     # Reads prefer the heaviest store; the bytes are the same everywhere.
     assert admin.get(f"/v2/images/{image['id']}/file").content == data
     # Everything is already everywhere: accepted, nothing to do.
-    assert admin.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}).status_code == 202
+    assert (
+        admin.post(
+            f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}
+        ).status_code
+        == 202
+    )
     member = Actor(str(admin.client.base_url), "ms-admin", "member,reader")
-    assert member.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}).status_code == 403
+    assert (
+        member.post(
+            f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}
+        ).status_code
+        == 403
+    )
     assert admin.delete(f"/v2/images/{image['id']}").status_code == 204
     for store in ("fast", "cheap", "archive"):
         assert not (multi_server.data_dir.parent / store / image["id"]).exists()
@@ -120,7 +153,9 @@ def test_import_to_specific_stores_and_copy(admin: Actor, multi_server: ServerPr
 def test_import_body_checks(admin: Actor) -> None:
     image = admin.create(name="checks")
     iid = image["id"]
-    admin.put(f"/v2/images/{iid}/stage", content=b"x" * 100, headers={"Content-Type": "application/octet-stream"})
+    admin.put(
+        f"/v2/images/{iid}/stage", content=b"x" * 100, headers={"Content-Type": "application/octet-stream"}
+    )
     bad = [{"method": {"name": "glance-direct"}, "all_stores": True, "stores": ["fast"]},
            {"method": {"name": "glance-direct"}, "stores": "fast"}]  # fmt: skip
     for body in bad:

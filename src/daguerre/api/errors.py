@@ -103,7 +103,11 @@ def error_response(
     kind = _negotiate(accept)
     if kind == "application/json":
         body = json.dumps(
-            {"message": f"{explanation}<br /><br />\n{detail}\n\n", "code": f"{status} {title}", "title": title}
+            {
+                "message": f"{explanation}<br /><br />\n{detail}\n\n",
+                "code": f"{status} {title}",
+                "title": title,
+            }
         )
         media = "application/json"
     elif kind == "text/html":

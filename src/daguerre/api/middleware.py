@@ -58,17 +58,25 @@ class RequestMiddleware:
         identity = None
         try:
             if given_id and len(given_id) > self.max_id:
-                await error_response(431, "x-openstack-request-id is too long", accept)(scope, receive, send_wrapper)
+                await error_response(431, "x-openstack-request-id is too long", accept)(
+                    scope, receive, send_wrapper
+                )
                 return
             if scope["method"] not in _KNOWN_METHODS:
-                await error_response(501, f"Method {scope['method']} is not implemented", accept)(scope, receive, send_wrapper)
+                await error_response(501, f"Method {scope['method']} is not implemented", accept)(
+                    scope, receive, send_wrapper
+                )
                 return
             self._negotiate_version(scope, headers)
             if not _PUBLIC.match(scope["path"]):
                 try:
                     identity = await self.auth.authenticate(headers)
                 except Unauthenticated as exc:
-                    extra = {"WWW-Authenticate": self.auth.www_authenticate} if self.auth.www_authenticate else None
+                    extra = (
+                        {"WWW-Authenticate": self.auth.www_authenticate}
+                        if self.auth.www_authenticate
+                        else None
+                    )
                     await error_response(401, exc.message or "Authentication required", accept, extra)(
                         scope, receive, send_wrapper
                     )
@@ -83,7 +91,9 @@ class RequestMiddleware:
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if state["status"] == 0:
-                await error_response(500, "An unexpected error occurred", accept)(scope, receive, send_wrapper)
+                await error_response(500, "An unexpected error occurred", accept)(
+                    scope, receive, send_wrapper
+                )
             else:
                 raise
         finally:

@@ -25,7 +25,9 @@ def document(request: Request) -> dict:
     minors = sorted(set(minors), key=lambda v: int(v.split(".")[1]))
     versions = [{"id": f"v{current}", "status": "CURRENT", "links": [{"rel": "self", "href": f"{base}/v2/"}]}]
     for minor in reversed(minors):
-        versions.append({"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": f"{base}/v2/"}]})
+        versions.append(
+            {"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": f"{base}/v2/"}]}
+        )
     return {"versions": versions}
 
 

@@ -33,7 +33,11 @@ class TrustedHeaders(Authenticator):
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
         if headers.get("x-identity-status", "").lower() != "confirmed":
             raise Unauthenticated("Authentication required: X-Identity-Status is not Confirmed")
-        roles = frozenset(r.strip().lower() for r in headers.get("x-roles", headers.get("x-role", "")).split(",") if r.strip())
+        roles = frozenset(
+            r.strip().lower()
+            for r in headers.get("x-roles", headers.get("x-role", "")).split(",")
+            if r.strip()
+        )
         system = headers.get("openstack-system-scope")
         return Identity(
             user_id=headers.get("x-user-id") or headers.get("x-user"),

@@ -129,15 +129,20 @@ async def save(conn: AsyncConnection, image: Image, *, old: Image) -> bool:
             )
         )
         await conn.execute(
-            image_properties.insert(), [{"image_id": image.id, "name": k, "value": v} for k, v in changed.items()]
+            image_properties.insert(),
+            [{"image_id": image.id, "name": k, "value": v} for k, v in changed.items()],
         )
     old_tags, new_tags = set(old.tags), set(image.tags)
     if old_tags - new_tags:
         await conn.execute(
-            image_tags.delete().where(image_tags.c.image_id == image.id, image_tags.c.value.in_(old_tags - new_tags))
+            image_tags.delete().where(
+                image_tags.c.image_id == image.id, image_tags.c.value.in_(old_tags - new_tags)
+            )
         )
     if new_tags - old_tags:
-        await conn.execute(image_tags.insert(), [{"image_id": image.id, "value": t} for t in new_tags - old_tags])
+        await conn.execute(
+            image_tags.insert(), [{"image_id": image.id, "value": t} for t in new_tags - old_tags]
+        )
     return True
 
 
@@ -158,13 +163,17 @@ async def set_properties(conn: AsyncConnection, image_id: str, props: dict[str, 
     """Set (or, with None, remove) properties without touching the rest of the record."""
     names = list(props)
     await conn.execute(
-        image_properties.delete().where(image_properties.c.image_id == image_id, image_properties.c.name.in_(names))
+        image_properties.delete().where(
+            image_properties.c.image_id == image_id, image_properties.c.name.in_(names)
+        )
     )
     rows = [{"image_id": image_id, "name": k, "value": v} for k, v in props.items() if v is not None]
     if rows:
         await conn.execute(image_properties.insert(), rows)
     await conn.execute(
-        images.update().where(images.c.id == image_id).values(updated_at=utcnow(), version=images.c.version + 1)
+        images.update()
+        .where(images.c.id == image_id)
+        .values(updated_at=utcnow(), version=images.c.version + 1)
     )
 
 
@@ -305,7 +314,9 @@ async def list_images(conn: AsyncConnection, q: ListQuery) -> list[Image]:
     for tag in q.tags:
         conds.append(
             sa.exists(
-                sa.select(image_tags.c.image_id).where(image_tags.c.image_id == images.c.id, image_tags.c.value == tag)
+                sa.select(image_tags.c.image_id).where(
+                    image_tags.c.image_id == images.c.id, image_tags.c.value == tag
+                )
             )
         )
     for column, op, value in q.ranges:

@@ -28,7 +28,9 @@ async def insert(conn: AsyncConnection, task: Task) -> None:
 
 
 async def get(conn: AsyncConnection, task_id: str) -> Task | None:
-    row = (await conn.execute(sa.select(tasks).where(tasks.c.id == task_id, tasks.c.deleted.is_(False)))).first()
+    row = (
+        await conn.execute(sa.select(tasks).where(tasks.c.id == task_id, tasks.c.deleted.is_(False)))
+    ).first()
     return _task(row) if row else None
 
 

@@ -114,7 +114,11 @@ MEMBER_SCHEMA = {
         "created_at": {"type": "string", "description": "Date and time of image member creation"},
         "image_id": {"type": "string", "description": "An identifier for the image", "pattern": UUID_PATTERN},
         "member_id": {"type": "string", "description": "An identifier for the image member (tenantId)"},
-        "status": {"type": "string", "description": "The status of this image member", "enum": list(MEMBER_STATUSES)},
+        "status": {
+            "type": "string",
+            "description": "The status of this image member",
+            "enum": list(MEMBER_STATUSES),
+        },
         "updated_at": {"type": "string", "description": "Date and time of last modification of image member"},
         "schema": {"readOnly": True, "type": "string"},
     },

@@ -1,17 +1,20 @@
 """Running qemu-img safely: format always pinned with ``-f``, resource limits
-(RLIMIT_CPU / RLIMIT_AS via prlimit or a preexec hook), wall-clock timeout,
+(RLIMIT_CPU / RLIMIT_AS set in the child, which also dies with its parent), wall-clock timeout,
 and a re-check of qemu's JSON against our rule."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
 import re
 import resource
 import shutil
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -61,20 +64,24 @@ def qemu_format(fmt: str) -> str:
         raise QemuError(f"no qemu driver for disk format {fmt!r}") from None
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL the child when its parent dies (a server killed with kill -9
+    must not leave a conversion running and writing into a file that start-up removes)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:  # pragma: no cover - not Linux
+        pass
+
+
 def _command(args: list[str], limits: QemuLimits) -> tuple[list[str], Callable[[], None] | None]:
     exe = shutil.which(QEMU_IMG) or QEMU_IMG
-    prlimit = shutil.which("prlimit")
-    if prlimit:
-        return [
-            prlimit,
-            f"--cpu={int(limits.cpu_seconds)}",
-            f"--as={int(limits.address_space)}",
-            "--",
-            exe,
-            *args,
-        ], None
 
-    def preexec() -> None:  # pragma: no cover - only without util-linux
+    def preexec() -> None:
+        _die_with_parent()
         resource.setrlimit(resource.RLIMIT_CPU, (int(limits.cpu_seconds), int(limits.cpu_seconds)))
         resource.setrlimit(resource.RLIMIT_AS, (int(limits.address_space), int(limits.address_space)))
 

@@ -95,7 +95,11 @@ async def _maybe_decompress(rt: Runtime, chunks: AsyncIterator[bytes], limit: in
         async for c in chunks:
             yield c
 
-    kind = sniff(first[:512]) if "image_decompression" in rt.settings.image_import_opts.image_import_plugins else None
+    kind = (
+        sniff(first[:512])
+        if "image_decompression" in rt.settings.image_import_opts.image_import_plugins
+        else None
+    )
     if kind is None:
         async for c in replay():
             yield c
@@ -129,8 +133,12 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
         f = rt.settings.import_filtering_opts
         from daguerre.services.imports import filter_options
 
-        audit = AuditInfo(user=p.get("user_id"), project=p.get("project_id"), image=image_id, request_id=p.get("request_id"))
-        limits = FetchLimits(max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout)
+        audit = AuditInfo(
+            user=p.get("user_id"), project=p.get("project_id"), image=image_id, request_id=p.get("request_id")
+        )
+        limits = FetchLimits(
+            max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout
+        )
         resolver = getattr(rt, "resolver", None) or SystemResolver()
         try:
             async with open_url(p["uri"], filter_options(rt), limits, resolver, audit) as download:
@@ -161,13 +169,17 @@ async def _remote_endpoint(rt: Runtime, p: dict) -> str:
     opts = rt.settings.keystone_authtoken
     auth_url = opts.get("auth_url") or opts.get("www_authenticate_uri")
     if not auth_url or not p.get("auth_token"):
-        raise Permanent("glance-download needs Keystone ([keystone_authtoken] auth_url) and the caller's token")
+        raise Permanent(
+            "glance-download needs Keystone ([keystone_authtoken] auth_url) and the caller's token"
+        )
     remote = p["remote"]
 
     def lookup() -> str | None:
         auth = v3.Token(auth_url=auth_url, token=p["auth_token"], project_id=p.get("project_id"))
         sess = ks_session.Session(auth=auth)
-        return sess.get_endpoint(service_type="image", region_name=remote["region"], interface=remote["interface"])
+        return sess.get_endpoint(
+            service_type="image", region_name=remote["region"], interface=remote["interface"]
+        )
 
     try:
         endpoint = await asyncio.get_running_loop().run_in_executor(None, lookup)
@@ -226,7 +238,9 @@ async def convert(rt: Runtime, src: Path, src_fmt: str, dst: Path, progress: Pro
     target = rt.settings.image_conversion.output_format
     policy = safety_policy(rt)
     try:
-        info = await qemu_img_info(src, src_fmt, QemuLimits(cpu_seconds=10, address_space=1 << 30, wall_seconds=60))
+        info = await qemu_img_info(
+            src, src_fmt, QemuLimits(cpu_seconds=10, address_space=1 << 30, wall_seconds=60)
+        )
         recheck_info(info, src_fmt, policy)
         loop = asyncio.get_running_loop()
         last = [-1]
@@ -301,11 +315,14 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
         await image_repo.insert(conn, image)
         await task_repo.update(conn, p["task_id"], image_id=image.id)
         await job_queue.renew(conn, job.id, rt.process_id, 60, {"image_id": image.id})
-        from daguerre.db.schema import jobs
         import sqlalchemy as sa
 
+        from daguerre.db.schema import jobs
+
         payload = {**p, "image_id": image.id}
-        await conn.execute(sa.update(jobs).where(jobs.c.id == job.id).values(payload=payload, image_id=image.id))
+        await conn.execute(
+            sa.update(jobs).where(jobs.c.id == job.id).values(payload=payload, image_id=image.id)
+        )
     job.payload["image_id"] = image.id
     return image.id
 
@@ -341,7 +358,9 @@ async def _run_import(rt: Runtime, job: Job) -> None:
             src.unlink(missing_ok=True)
             final_path, final_fmt, container = converted, target, "bare"
         props = {**introspection(verdict), **injected(rt, p.get("roles", []))}
-        await _store_and_activate(rt, job, image_id, final_path, final_fmt, container, verdict, props, progress)
+        await _store_and_activate(
+            rt, job, image_id, final_path, final_fmt, container, verdict, props, progress
+        )
     finally:
         clean_work(rt, job.id)
 
@@ -359,7 +378,9 @@ async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: A
             pass
         await store.put(key, fan.consumer(i), size=size)
 
-    results = await asyncio.gather(fan.pump(), *(one(i, s) for i, s in enumerate(store_ids)), return_exceptions=True)
+    results = await asyncio.gather(
+        fan.pump(), *(one(i, s) for i, s in enumerate(store_ids)), return_exceptions=True
+    )
     ok = [s for s, r in zip(store_ids, results[1:], strict=True) if not isinstance(r, BaseException)]
     failed = {s: str(r) or type(r).__name__ for s, r in zip(store_ids, results[1:], strict=True)
               if isinstance(r, BaseException)}  # fmt: skip
@@ -403,7 +424,11 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
         d = stream.digests()
         async with rt.db.write() as conn:
             current = await image_repo.get(conn, image_id, for_update=True)
-            if current is None or current.status != img.IMPORTING or current.properties.get(LOCK) != job.payload["task_id"]:
+            if (
+                current is None
+                or current.status != img.IMPORTING
+                or current.properties.get(LOCK) != job.payload["task_id"]
+            ):
                 raise Permanent(f"Image {image_id} was deleted or changed during the import")
             ok_status = await image_repo.transition(
                 conn, image_id, [img.IMPORTING], img.ACTIVE, size=d.size, checksum=d.md5, os_hash_algo=d.algo,
@@ -455,7 +480,11 @@ async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) 
         _outcome(job, ok, failed)
         async with rt.db.write() as conn:
             current = await image_repo.get(conn, image_id, for_update=True)
-            if current is None or current.status != img.ACTIVE or current.properties.get(LOCK) != job.payload["task_id"]:
+            if (
+                current is None
+                or current.status != img.ACTIVE
+                or current.properties.get(LOCK) != job.payload["task_id"]
+            ):
                 raise Permanent(f"Image {image_id} was deleted or changed during the copy")
             for store_id in ok:
                 await image_repo.add_location(conn, image_id, Location(store_id, image_id, rt.store(store_id).location_url(image_id),
@@ -482,7 +511,9 @@ async def import_failed(rt: Runtime, job: Job, message: str) -> None:
             image = await image_repo.get(conn, image_id)
             if image is not None and image.properties.get(LOCK) == p["task_id"]:
                 if p.get("method") != "copy-image":
-                    await image_repo.transition(conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None)
+                    await image_repo.transition(
+                        conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None
+                    )
                 failed = {s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s}
                 failed.update(p.get("stores", []))
                 await image_repo.set_properties(conn, image_id, {

@@ -102,13 +102,20 @@ async def claim(
     return job
 
 
-async def renew(conn: AsyncConnection, job_id: str, owner: str, lease_seconds: float, checkpoint: dict | None = None) -> bool:
+async def renew(
+    conn: AsyncConnection, job_id: str, owner: str, lease_seconds: float, checkpoint: dict | None = None
+) -> bool:
     now = utcnow()
-    values: dict[str, Any] = {"lease_expires_at": now + dt.timedelta(seconds=lease_seconds), "updated_at": now}
+    values: dict[str, Any] = {
+        "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
+        "updated_at": now,
+    }
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
     result = await conn.execute(
-        jobs.update().where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == RUNNING).values(**values)
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == RUNNING)
+        .values(**values)
     )
     return result.rowcount == 1
 
@@ -129,14 +136,18 @@ async def fail(conn: AsyncConnection, job_id: str, error: str, *, retry_in: floa
 
 async def expired_leases(conn: AsyncConnection, kind: str) -> list[Job]:
     rows = await conn.execute(
-        sa.select(jobs).where(jobs.c.kind == kind, jobs.c.state == RUNNING, jobs.c.lease_expires_at < utcnow())
+        sa.select(jobs).where(
+            jobs.c.kind == kind, jobs.c.state == RUNNING, jobs.c.lease_expires_at < utcnow()
+        )
     )
     return [_job(r) for r in rows]
 
 
 async def held_by(conn: AsyncConnection, kind: str, owner_prefix: str) -> list[Job]:
     rows = await conn.execute(
-        sa.select(jobs).where(jobs.c.kind == kind, jobs.c.state == RUNNING, jobs.c.lease_owner.like(owner_prefix + "%"))
+        sa.select(jobs).where(
+            jobs.c.kind == kind, jobs.c.state == RUNNING, jobs.c.lease_owner.like(owner_prefix + "%")
+        )
     )
     return [_job(r) for r in rows]
 

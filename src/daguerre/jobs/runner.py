@@ -161,14 +161,16 @@ def dead_local_owner(owner: str | None, me: str) -> bool:
 
 async def release_dead_local(rt: Runtime) -> int:
     """Jobs leased by a dead process on this host become claimable now, not when the lease runs out."""
-    from daguerre.db.schema import jobs
-
     import sqlalchemy as sa
+
+    from daguerre.db.schema import jobs
 
     async with rt.db.write() as conn:
         rows = (await conn.execute(sa.select(jobs.c.id, jobs.c.lease_owner).where(
             jobs.c.state == queue.RUNNING, jobs.c.kind != "upload-guard"))).all()  # fmt: skip
         dead = [job_id for job_id, owner in rows if dead_local_owner(owner, rt.process_id)]
         if dead:
-            await conn.execute(sa.update(jobs).where(jobs.c.id.in_(dead)).values(lease_expires_at=queue.utcnow()))
+            await conn.execute(
+                sa.update(jobs).where(jobs.c.id.in_(dead)).values(lease_expires_at=queue.utcnow())
+            )
     return len(dead)

@@ -29,7 +29,10 @@ class Policy:
             conf.set_override("policy_file", opts.policy_file, group="oslo_policy")
         self._enforcer = oslo_policy.Enforcer(conf, policy_file=opts.policy_file or None)
         self._enforcer.register_defaults(
-            [oslo_policy.RuleDefault(name, check, scope_types=list(scopes) or None) for name, check, scopes in RULES]
+            [
+                oslo_policy.RuleDefault(name, check, scope_types=list(scopes) or None)
+                for name, check, scopes in RULES
+            ]
         )
         self._enforcer.load_rules()
 

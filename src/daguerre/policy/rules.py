@@ -34,8 +34,16 @@ RULES: list[tuple[str, str, tuple[str, ...]]] = [
     ("fetch_image_location", "rule:service_api", ("project",)),
     ("add_member", f"{ADMIN} or ({PM})", ("project",)),
     ("delete_member", f"{ADMIN} or ({PM})", ("project",)),
-    ("get_member", f"{ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)", ("project",)),
-    ("get_members", f"{ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)", ("project",)),
+    (
+        "get_member",
+        f"{ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)",
+        ("project",),
+    ),
+    (
+        "get_members",
+        f"{ADMIN} or role:reader and (project_id:%(project_id)s or project_id:%(member_id)s)",
+        ("project",),
+    ),
     ("modify_member", f"{ADMIN} or (role:member and project_id:%(member_id)s)", ("project",)),
     ("manage_image_cache", ADMIN, ("project",)),
     ("deactivate", f"{ADMIN} or ({PM})", ("project",)),

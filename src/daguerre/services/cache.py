@@ -116,7 +116,9 @@ async def clear(rt: Runtime, ctx: RequestContext, target: str | None) -> None:
         raise Invalid(f"Invalid x-image-cache-clear-target {target!r}: use cache, queue or nothing for both")
     if target in ("", "queue"):
         async with rt.db.write() as conn:
-            await conn.execute(jobs.delete().where(jobs.c.kind == node_kind(rt), jobs.c.state == job_queue.READY))
+            await conn.execute(
+                jobs.delete().where(jobs.c.kind == node_kind(rt), jobs.c.state == job_queue.READY)
+            )
     if target in ("", "cache"):
         for f in path.iterdir():
             if f.is_file():

@@ -104,11 +104,15 @@ async def _begin(rt: Runtime, ctx: RequestContext, image_id: str, rule: str, tar
         image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
         rt.policy.authorize(ctx, rule, tgt)
         if image.status != img.QUEUED:
-            raise Conflict(f"Image {image_id} is in status {image.status}; data can only be added to a queued image")
+            raise Conflict(
+                f"Image {image_id} is in status {image.status}; data can only be added to a queued image"
+            )
         if not image.disk_format or not image.container_format:
             raise Invalid("Properties disk_format, container_format must be set prior to saving data.")
         if expected is not None and expected > rt.settings.DEFAULT.image_size_cap:
-            raise TooLarge(f"Image size {expected} exceeds image_size_cap of {rt.settings.DEFAULT.image_size_cap} bytes")
+            raise TooLarge(
+                f"Image size {expected} exceeds image_size_cap of {rt.settings.DEFAULT.image_size_cap} bytes"
+            )
         quota = rt.settings.storage_quota_bytes
         if quota > 0 and expected is not None and image.owner:
             if await image_repo.storage_used(conn, image.owner) + expected > quota:
@@ -122,7 +126,9 @@ async def _begin(rt: Runtime, ctx: RequestContext, image_id: str, rule: str, tar
     return _Transfer(image, guard_id)
 
 
-async def _abort(rt: Runtime, transfer: _Transfer, from_status: str, store: Store, key: str, wrote: bool) -> None:
+async def _abort(
+    rt: Runtime, transfer: _Transfer, from_status: str, store: Store, key: str, wrote: bool
+) -> None:
     """Undo an upload or stage: data removed, image back in queued, guard gone."""
     if wrote:
         try:
@@ -133,7 +139,9 @@ async def _abort(rt: Runtime, transfer: _Transfer, from_status: str, store: Stor
             log.exception("could not remove data of failed upload %s; the guard stays for the reaper", key)
             return
     async with rt.db.write() as conn:
-        await image_repo.transition(conn, transfer.image.id, [from_status], img.QUEUED, size=None, virtual_size=None)
+        await image_repo.transition(
+            conn, transfer.image.id, [from_status], img.QUEUED, size=None, virtual_size=None
+        )
         await job_queue.finish(conn, transfer.guard_id)
 
 
@@ -177,7 +185,10 @@ async def upload(
             used = await image_repo.storage_used(conn, image.owner) if image.owner else 0
         inspector = Inspector(safety_policy(rt))
         stream = DigestingStream(
-            rechunk(body), rt.settings.DEFAULT.hashing_algorithm, limits=_limits(rt, used), observers=[inspector.feed]
+            rechunk(body),
+            rt.settings.DEFAULT.hashing_algorithm,
+            limits=_limits(rt, used),
+            observers=[inspector.feed],
         )
         await _put(rt, store, key, stream, expected_size)
         wrote = True
@@ -230,7 +241,9 @@ async def stage(
         async with rt.db.read() as conn:
             await access.load(rt, conn, ctx, image_id)
         raise Conflict(f"Image {image_id} already has data on staging")
-    transfer = await _begin(rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, "os_glance_staging_store")
+    transfer = await _begin(
+        rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, "os_glance_staging_store"
+    )
     image = transfer.image
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
     wrote = False
@@ -248,7 +261,9 @@ async def stage(
             await job_queue.finish(conn, transfer.guard_id)
     except BaseException:
         keeper.cancel()
-        await asyncio.shield(_abort(rt, transfer, img.UPLOADING, rt.staging, key, wrote or await _exists(rt.staging, key)))
+        await asyncio.shield(
+            _abort(rt, transfer, img.UPLOADING, rt.staging, key, wrote or await _exists(rt.staging, key))
+        )
         raise
     keeper.cancel()
     return image
@@ -343,13 +358,21 @@ async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> 
     recovered = 0
     async with rt.db.read() as conn:
         guards = await job_queue.expired_leases(conn, UPLOAD_GUARD)
-        guards += [g for g in await job_queue.held_by(conn, UPLOAD_GUARD, "") if dead_local_owner(g.lease_owner, rt.process_id)]
+        guards += [
+            g
+            for g in await job_queue.held_by(conn, UPLOAD_GUARD, "")
+            if dead_local_owner(g.lease_owner, rt.process_id)
+        ]
     seen = set()
     for guard in guards:
         if guard.id in seen:
             continue
         seen.add(guard.id)
-        store = rt.staging if guard.payload["store"] == "os_glance_staging_store" else rt.stores.get(guard.payload["store"])
+        store = (
+            rt.staging
+            if guard.payload["store"] == "os_glance_staging_store"
+            else rt.stores.get(guard.payload["store"])
+        )
         if store is not None:
             try:
                 await store.delete(guard.payload["key"])
@@ -359,8 +382,12 @@ async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> 
                 log.exception("cannot remove data of interrupted upload %s yet", guard.image_id)
                 continue
         async with rt.db.write() as conn:
-            await image_repo.transition(conn, guard.image_id, [guard.payload["status"]], img.QUEUED, size=None, virtual_size=None)
+            await image_repo.transition(
+                conn, guard.image_id, [guard.payload["status"]], img.QUEUED, size=None, virtual_size=None
+            )
             await job_queue.finish(conn, guard.id)
-        log.warning("recovered interrupted upload of image %s: back to queued, partial data removed", guard.image_id)
+        log.warning(
+            "recovered interrupted upload of image %s: back to queued, partial data removed", guard.image_id
+        )
         recovered += 1
     return recovered

@@ -231,7 +231,11 @@ def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp],
     if "visibility" in changed_base and new.visibility != old.visibility:
         _check_visibility_change(rt, ctx, new.visibility, tgt)
     for fmt in ("disk_format", "container_format"):
-        if fmt in changed_base and getattr(new, fmt) != getattr(old, fmt) and old.status not in (img.QUEUED, img.IMPORTING):
+        if (
+            fmt in changed_base
+            and getattr(new, fmt) != getattr(old, fmt)
+            and old.status not in (img.QUEUED, img.IMPORTING)
+        ):
             raise Forbidden(f"Attribute {fmt} can be only replaced for a queued image.")
     if "id" in changed_base and new.id != old.id:
         raise Forbidden("Attribute 'id' is read-only.")
@@ -254,7 +258,11 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
         await image_repo.mark_deleted(conn, image_id)
         job_ids = []
         for loc in image.locations:
-            job_ids.append(await job_queue.enqueue(conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=image_id))
+            job_ids.append(
+                await job_queue.enqueue(
+                    conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=image_id
+                )
+            )
         job_ids.append(await job_queue.enqueue(conn, "delete-staging", {"key": image_id}, image_id=image_id))
         await image_repo.remove_locations(conn, image_id)
     # The jobs are durable; running them now just makes the space come back at once.

@@ -72,7 +72,9 @@ async def check_rate(rt: Runtime, conn, project: str | None) -> None:  # noqa: A
     ).all()  # fmt: skip
     if len(rows) >= per_minute:
         retry = max(1, int((rows[0][0] + dt.timedelta(seconds=60) - now).total_seconds()) + 1)
-        raise TooManyRequests(f"Too many URL imports for project {key}: {per_minute} per minute allowed", retry)
+        raise TooManyRequests(
+            f"Too many URL imports for project {key}: {per_minute} per minute allowed", retry
+        )
     await conn.execute(import_events.insert().values(project=key, at=now))
 
 
@@ -112,7 +114,9 @@ async def import_image(
     stores = [rt.default_store]
     if rt.multi_store:
         wanted = body.get("stores")
-        if wanted is not None and (not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted)):
+        if wanted is not None and (
+            not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted)
+        ):
             raise Invalid("'stores' must be a list of store identifiers")
         if body.get("all_stores") and (wanted or store_header):
             raise Invalid("'all_stores' cannot be combined with 'stores' or the store header")
@@ -134,7 +138,9 @@ async def import_image(
                 if not stores:
                     return None  # already everywhere: accepted, nothing to do
             elif any(s in holding for s in stores):
-                raise Invalid(f"Image is already present in store(s) {', '.join(s for s in stores if s in holding)}")
+                raise Invalid(
+                    f"Image is already present in store(s) {', '.join(s for s in stores if s in holding)}"
+                )
 
     uri = None
     remote = None
@@ -201,7 +207,9 @@ def _check_status(image: img.Image, method: str) -> None:
     if image.status == img.ACTIVE and method != "copy-image":
         raise Conflict(f"Image {image.id} is active: only copy-image applies to active images")
     if method == "glance-direct" and image.status != img.UPLOADING:
-        raise Conflict(f"Image {image.id} needs to be staged before the glance-direct import (status {image.status})")
+        raise Conflict(
+            f"Image {image.id} needs to be staged before the glance-direct import (status {image.status})"
+        )
     if method in ("web-download", "glance-download") and image.status != img.QUEUED:
         raise Conflict(f"Image {image.id} must be queued for {method} (status {image.status})")
 

@@ -101,7 +101,9 @@ def _sort(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_list_query(rt: Runtime, ctx: RequestContext, params: list[tuple[str, str]]) -> tuple[ListQuery, str | None]:
+def parse_list_query(
+    rt: Runtime, ctx: RequestContext, params: list[tuple[str, str]]
+) -> tuple[ListQuery, str | None]:
     d = rt.settings.DEFAULT
     single = {}
     for key, value in params:

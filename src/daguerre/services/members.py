@@ -60,7 +60,9 @@ async def update(rt: Runtime, ctx: RequestContext, image_id: str, member_id: str
     if status is None:
         raise Invalid("Status not specified")
     if status not in MEMBER_STATUSES:
-        raise Invalid(f"Status {status} is not a valid member status; use one of {', '.join(MEMBER_STATUSES)}")
+        raise Invalid(
+            f"Status {status} is not a valid member status; use one of {', '.join(MEMBER_STATUSES)}"
+        )
     async with rt.db.write() as conn:
         image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
         _require_shared(image.visibility)

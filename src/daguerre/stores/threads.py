@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
-
-import asyncio
 
 import anyio
 import anyio.to_thread

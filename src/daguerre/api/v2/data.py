@@ -38,7 +38,9 @@ async def stage(request: Request) -> Response:
         raise NotFound("The glance-direct import method is not enabled")
     _require_octet_stream(request)
     try:
-        await svc.stage(rt, context(request), request.path_params["image_id"], request.stream(), size_header(request))
+        await svc.stage(
+            rt, context(request), request.path_params["image_id"], request.stream(), size_header(request)
+        )
     except ClientDisconnect:
         raise Invalid("The client disconnected before staging completed") from None
     return Response(status_code=204)
@@ -69,4 +71,6 @@ async def download(request: Request) -> Response:
         finally:
             await reader.aclose()
 
-    return StreamingResponse(body(), status_code=status, media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(
+        body(), status_code=status, media_type="application/octet-stream", headers=headers
+    )

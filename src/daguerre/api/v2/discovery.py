@@ -49,7 +49,10 @@ async def stores_info(request: Request) -> Response:
         raise NotFound("Multi backend is not supported at this site.")
     out = []
     for store_id, store in rt.stores.items():
-        entry: dict = {"id": store_id, "description": rt.settings.backends.get(store_id, {}).get("description", store.type)}
+        entry: dict = {
+            "id": store_id,
+            "description": rt.settings.backends.get(store_id, {}).get("description", store.type),
+        }
         if store_id == rt.default_store:
             entry["default"] = "true"
         if getattr(store, "read_only", False):
@@ -66,9 +69,13 @@ async def stores_detail(request: Request) -> Response:
         raise NotFound("Multi backend is not supported at this site.")
     out = []
     for store_id, store in rt.stores.items():
-        entry: dict = {"id": store_id, "type": store.type, "weight": rt.weights.get(store_id, 0),
-                       "description": rt.settings.backends.get(store_id, {}).get("description", store.type),
-                       "properties": _store_properties(store)}
+        entry: dict = {
+            "id": store_id,
+            "type": store.type,
+            "weight": rt.weights.get(store_id, 0),
+            "description": rt.settings.backends.get(store_id, {}).get("description", store.type),
+            "properties": _store_properties(store),
+        }
         if store_id == rt.default_store:
             entry["default"] = "true"
         if getattr(store, "read_only", False):
@@ -79,7 +86,11 @@ async def stores_detail(request: Request) -> Response:
 
 def _store_properties(store) -> dict:  # noqa: ANN001
     if store.type == "file":
-        return {"data_dir": str(getattr(store, "root", "")), "chunk_size": 4 * 2**20, "thin_provisioning": False}
+        return {
+            "data_dir": str(getattr(store, "root", "")),
+            "chunk_size": 4 * 2**20,
+            "thin_provisioning": False,
+        }
     if store.type == "rbd":
         return {"pool": getattr(store, "pool", ""), "chunk_size": getattr(store, "chunk_size", 0),
                 "thin_provisioning": True}  # fmt: skip

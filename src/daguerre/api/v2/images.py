@@ -68,7 +68,9 @@ def parse_patch(doc: object, media: str) -> list[PatchOp]:
         if media == PATCH_V20:
             names = [k for k in ("add", "remove", "replace") if k in item]
             if len(names) != 1:
-                raise Invalid("Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
+                raise Invalid(
+                    'Operation objects must contain exactly one member named "add", "remove", or "replace".'
+                )
             op, path = names[0], item[names[0]]
         else:
             op, path = item.get("op"), item.get("path")
@@ -79,7 +81,7 @@ def parse_patch(doc: object, media: str) -> list[PatchOp]:
             if path is None:
                 raise Invalid("Unable to find 'path' in JSON Schema change")
         if op != "remove" and "value" not in item:
-            raise Invalid(f"Operation \"{op}\" requires a member named \"value\".")
+            raise Invalid(f'Operation "{op}" requires a member named "value".')
         ops.append(PatchOp(op, _pointer(path), item.get("value"), strict_add=media == PATCH_V20))
     return ops
 
