@@ -42,15 +42,30 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
         elif kind == "rbd":
             from daguerre.stores.rbd import RbdStore
 
-            stores[name] = RbdStore(name, pool=opts.get("rbd_store_pool", "images"),
-                                    conffile=opts.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf"),
-                                    user=opts.get("rbd_store_user", "admin"))  # fmt: skip
+            stores[name] = RbdStore(
+                name,
+                pool=opts.get("rbd_store_pool", "images"),
+                conffile=opts.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf"),
+                user=opts.get("rbd_store_user", "admin"),
+                keyring=opts.get("rbd_store_keyring") or None,
+                chunk_size=int(opts["rbd_store_chunk_size"]) * 2**20 if opts.get("rbd_store_chunk_size") else None,
+            )
         elif kind == "s3":
             from daguerre.stores.s3 import S3Store
 
-            stores[name] = S3Store(name, endpoint_url=opts["s3_store_host"], bucket=opts["s3_store_bucket"],
-                                   access_key=opts["s3_store_access_key"], secret_key=opts["s3_store_secret_key"],
-                                   addressing_style=opts.get("s3_store_bucket_url_format", "path"))  # fmt: skip
+            missing = [k for k in ("s3_store_host", "s3_store_bucket", "s3_store_access_key", "s3_store_secret_key")
+                       if not opts.get(k)]  # fmt: skip
+            if missing:
+                raise SettingsError(f"[{name}] is an s3 store and needs {', '.join(missing)}")
+            stores[name] = S3Store(
+                name,
+                endpoint_url=opts["s3_store_host"],
+                bucket=opts["s3_store_bucket"],
+                access_key=opts["s3_store_access_key"],
+                secret_key=opts["s3_store_secret_key"],
+                region=opts.get("s3_store_region_name") or "us-east-1",
+                addressing_style=opts.get("s3_store_bucket_url_format", "path"),
+            )
         elif kind == "http":
             from daguerre.stores.http import HttpStore
 

@@ -255,6 +255,7 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
         if image.status == img.DELETED or image.status == img.PENDING_DELETE:
             raise Invalid(f"Image status transition from {image.status} to deleted is not allowed")
+        await _refuse_if_in_use(rt, image)
         await image_repo.mark_deleted(conn, image_id)
         job_ids = []
         for loc in image.locations:
@@ -270,6 +271,23 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
 
     for job_id in job_ids:
         await run_now(rt, job_id)
+
+
+async def _refuse_if_in_use(rt: Runtime, image: Image) -> None:
+    """Data that others depend on (RBD clones of the image's snapshot) cannot be deleted: 409."""
+    from daguerre.domain.errors import Unavailable
+    from daguerre.stores.base import StoreError
+
+    for loc in image.locations:
+        store = rt.stores.get(loc.store)
+        if store is None:
+            continue
+        try:
+            why = await store.in_use(loc.key)
+        except StoreError as exc:
+            raise Unavailable(f"Store {loc.store} cannot be reached to delete the image data: {exc}") from exc
+        if why:
+            raise Conflict(f"Image {image.id} is in use and cannot be deleted: {why}")
 
 
 async def deactivate(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
@@ -336,6 +354,7 @@ async def delete_from_store(rt: Runtime, ctx: RequestContext, store_id: str, ima
             raise Conflict(f"Image {image_id} is {image.status}; only active images can lose a store")
         if len(image.locations) == len(here):
             raise Forbidden("Cannot delete the only location of an image")
+        await _refuse_if_in_use(rt, Image(**{**image.__dict__, "locations": here}))
         await image_repo.remove_locations(conn, image_id, store_id)
         job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key}, image_id=image_id)
                    for loc in here]  # fmt: skip

@@ -103,6 +103,10 @@ class Store(abc.ABC):
     async def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key raises StoreNotFound."""
 
+    async def in_use(self, key: str) -> str | None:
+        """Why the object cannot be deleted now (e.g. copy-on-write clones), or None."""
+        return None
+
     async def check(self) -> None:  # noqa: B027 - default: nothing to verify
         """Verify the backend is reachable and writable; raise StoreUnavailable saying what is wrong."""
 

@@ -346,6 +346,22 @@ class RbdStore(Store):
         # crash's debris, see reap_orphans): not an object yet, so ImageNotFound -> StoreNotFound.
         return self._rbd.Image(ioctx, key, snapshot=SNAP, read_only=True)
 
+    async def in_use(self, key: str) -> str | None:
+        _check_key(key)
+        ioctx = await self._connect()
+
+        def clones() -> list[str]:
+            try:
+                with self._rbd.Image(ioctx, key, read_only=True) as image:
+                    return _children(image, SNAP)
+            except self._rbd.ImageNotFound:
+                return []
+
+        kids = await self._call(clones)
+        if kids:
+            return f"rbd image {self.pool}/{key} has {len(kids)} clone(s) ({', '.join(kids[:5])})"
+        return None
+
     async def stat(self, key: str) -> int:
         _check_key(key)
         ioctx = await self._connect()
