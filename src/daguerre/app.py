@@ -48,7 +48,9 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 conffile=opts.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf"),
                 user=opts.get("rbd_store_user", "admin"),
                 keyring=opts.get("rbd_store_keyring") or None,
-                chunk_size=int(opts["rbd_store_chunk_size"]) * 2**20 if opts.get("rbd_store_chunk_size") else None,
+                chunk_size=int(opts["rbd_store_chunk_size"]) * 2**20
+                if opts.get("rbd_store_chunk_size")
+                else None,
             )
         elif kind == "s3":
             from daguerre.stores.s3 import S3Store
@@ -90,6 +92,17 @@ def store_weights(settings: Settings) -> dict[str, int]:
     return weights
 
 
+def build_staging(settings: Settings, stores: dict[str, Store]) -> Store:
+    name = settings.DEFAULT.staging_backend
+    if not name:
+        return FilesystemStore("os_glance_staging_store", settings.staging_dir)
+    if name not in stores:
+        raise SettingsError(f"[DEFAULT] staging_backend {name!r} is not one of enabled_backends")
+    from daguerre.stores.prefixed import PrefixedStore
+
+    return PrefixedStore(stores[name], "staging-")
+
+
 def build_runtime(settings: Settings) -> Runtime:
     stores, default = build_stores(settings)
     return Runtime(
@@ -99,7 +112,7 @@ def build_runtime(settings: Settings) -> Runtime:
         stores=stores,
         default_store=default,
         weights=store_weights(settings),
-        staging=FilesystemStore("os_glance_staging_store", settings.staging_dir),
+        staging=build_staging(settings, stores),
     )
 
 
@@ -158,8 +171,11 @@ async def _sweep_work_dir(rt: Runtime) -> None:
             path.unlink(missing_ok=True)
 
 
-async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 20.0) -> None:
-    """Periodically recover transfers whose process died (expired leases, on any host)."""
+async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 5.0) -> None:
+    """Periodically recover work whose process died: uploads and stages go back to queued (their
+    lease expired, on any host), and jobs leased by a dead process on this host are released at
+    once rather than when their lease runs out."""
+    from daguerre.jobs.runner import release_dead_local
     from daguerre.services.data import recover_interrupted
 
     while not stop.is_set():
@@ -171,6 +187,7 @@ async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 20.0) ->
             return
         try:
             await recover_interrupted(rt)
+            await release_dead_local(rt)
         except Exception:  # noqa: BLE001 - a database hiccup must not end housekeeping
             log.exception("housekeeping failed")
 

@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from daguerre.app import build_runtime, startup
+    from daguerre.app import build_runtime, housekeeping, startup
     from daguerre.jobs.runner import worker_loop
 
     settings = _settings(args)
@@ -48,8 +48,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     async def main() -> None:
         rt = build_runtime(settings)
         await startup(rt, migrate=False)
+        stop = asyncio.Event()
         try:
-            await asyncio.gather(*(worker_loop(rt) for _ in range(args.concurrency)))
+            await asyncio.gather(
+                housekeeping(rt, stop), *(worker_loop(rt, stop=stop) for _ in range(args.concurrency))
+            )
         finally:
             await rt.close()
 

@@ -11,7 +11,6 @@ from daguerre.db.database import Database
 from daguerre.policy import Policy
 from daguerre.settings import Settings
 from daguerre.stores.base import Store
-from daguerre.stores.filesystem import FilesystemStore
 
 
 @dataclass
@@ -21,7 +20,8 @@ class Runtime:
     policy: Policy
     stores: dict[str, Store]
     default_store: str
-    staging: FilesystemStore
+    # Staged data (PUT /stage); a FilesystemStore, or a prefixed view of a shared backend.
+    staging: Store
     # Store weights ([<store>] weight): reads and direct_url prefer heavier stores.
     weights: dict[str, int] = field(default_factory=dict)
     # Identifies this process in leases: host, pid and a boot token (pids get reused).

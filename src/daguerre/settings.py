@@ -47,6 +47,8 @@ class DefaultSection:
     enabled_backends: dict[str, str] = field(default_factory=dict)
     worker_self_reference_url: str = ""
     max_request_id_length: int = 64
+    # Multi-host: a store from enabled_backends that holds staged data, so any host can import it.
+    staging_backend: str = ""
     # A local cache of image data on this node; enables the /v2/cache API. Empty: no cache.
     image_cache_dir: str = ""
     # In-process import/conversion workers; `daguerre worker` adds more elsewhere.

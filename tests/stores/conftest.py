@@ -47,3 +47,6 @@ def ceph_cluster():
     yield facts
     if not was_up and os.environ.get("DAGUERRE_KEEP_CEPH") != "1":
         subprocess.run([SCRIPTS / "down.sh", folder], capture_output=True, timeout=120)
+
+
+from pg_fixtures import pg_url  # noqa: E402,F401 - the multi-process test shares one PostgreSQL

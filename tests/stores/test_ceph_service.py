@@ -103,7 +103,12 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket:
         image = actor.create(name="ceph", disk_format="qcow2")
         assert actor.put(f"/v2/images/{image['id']}/stage", content=qcow2.read_bytes(),
                          headers={"Content-Type": "application/octet-stream"}).status_code == 204  # fmt: skip
-        assert actor.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}).status_code == 202
+        assert (
+            actor.post(
+                f"/v2/images/{image['id']}/import", json={"method": {"name": "glance-direct"}}
+            ).status_code
+            == 202
+        )
         done = wait_for(actor, image["id"])
         assert done["status"] == "active" and done["disk_format"] == "raw" and done["stores"] == "ceph", done
         assert done["direct_url"] == f"rbd://{ceph_cluster['fsid']}/{ceph_cluster['pool']}/{image['id']}/snap"
@@ -129,10 +134,15 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket:
         finally:
             rbd.RBD().remove(ioctx, clone)
 
-        r = actor.post(f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["objects"]})
+        r = actor.post(
+            f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "stores": ["objects"]}
+        )
         assert r.status_code == 202
         deadline = time.monotonic() + 120
-        while actor.get(f"/v2/images/{image['id']}").json().get("stores") != "ceph,objects" and time.monotonic() < deadline:
+        while (
+            actor.get(f"/v2/images/{image['id']}").json().get("stores") != "ceph,objects"
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         assert actor.get(f"/v2/images/{image['id']}").json()["stores"] == "ceph,objects"
         assert actor.delete(f"/v2/stores/ceph/{image['id']}").status_code == 204
@@ -147,7 +157,9 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket:
 
 
 def test_stores_check_reports_a_missing_pool(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
-    conf = write_config(tmp_path / "daguerre.conf", {**ceph_cluster, "pool": "no-such-pool"}, bucket, tmp_path)
+    conf = write_config(
+        tmp_path / "daguerre.conf", {**ceph_cluster, "pool": "no-such-pool"}, bucket, tmp_path
+    )
     out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(conf), "stores", "check"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 1 and "no-such-pool" in out.stderr

@@ -151,10 +151,14 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
     elif p["method"] == "glance-download":
         await _download_remote(rt, p, dest, inspector, cap, progress)
     elif p["method"] == "glance-direct":
-        staged = rt.staging.path(image_id)
-        if not staged.exists():
-            raise Permanent(f"No staged data found for image {image_id}; stage it again")
-        await _write(dest, _maybe_decompress(rt, _file_chunks(staged), cap), inspector, cap)
+        try:
+            staged = await rt.staging.open(image_id)
+        except StoreNotFound:
+            raise Permanent(f"No staged data found for image {image_id}; stage it again") from None
+        try:
+            await _write(dest, _maybe_decompress(rt, staged.__aiter__(), cap), inspector, cap)
+        finally:
+            await staged.aclose()
     else:
         raise Permanent(f"Import method {p['method']} is not supported here")
     return inspector.finish()
@@ -372,10 +376,13 @@ async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: A
 
     async def one(i: int, store_id: str) -> None:
         store = rt.store(store_id)
+        # An earlier attempt that died (kill -9) may have left a finished object it never recorded,
+        # or an unfinished one (multipart upload, RBD image without snapshot): both go first.
         try:
-            await store.delete(key)  # left by an earlier attempt that died before recording it
+            await store.delete(key)
         except StoreNotFound:
             pass
+        await store.discard_partial(key)
         await store.put(key, fan.consumer(i), size=size)
 
     results = await asyncio.gather(

@@ -173,11 +173,13 @@ async def upload(
     key = image_id
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)
     image = transfer.image
-    # A previous attempt that crashed after writing but before recording leaves data under the key.
+    # A previous attempt that crashed after writing but before recording leaves data under the key
+    # (finished, or unfinished such as an S3 multipart upload): the upload guard makes this safe.
     try:
         await store.delete(key)
     except StoreNotFound:
         pass
+    await store.discard_partial(key)
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
     wrote = False
     try:
@@ -375,9 +377,11 @@ async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> 
         )
         if store is not None:
             try:
-                await store.delete(guard.payload["key"])
-            except StoreNotFound:
-                pass
+                try:
+                    await store.delete(guard.payload["key"])
+                except StoreNotFound:
+                    pass
+                await store.discard_partial(guard.payload["key"])
             except StoreError:
                 log.exception("cannot remove data of interrupted upload %s yet", guard.image_id)
                 continue

@@ -103,6 +103,10 @@ class Store(abc.ABC):
     async def delete(self, key: str) -> None:
         """Remove the object; deleting a missing key raises StoreNotFound."""
 
+    async def discard_partial(self, key: str) -> None:  # noqa: B027 - most stores leave no partials
+        """Remove what a writer killed mid-put left under ``key`` (an unfinished multipart upload, an
+        RBD image without its snapshot). Only call it while holding the right to write ``key``."""
+
     async def in_use(self, key: str) -> str | None:
         """Why the object cannot be deleted now (e.g. copy-on-write clones), or None."""
         return None

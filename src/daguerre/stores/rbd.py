@@ -446,6 +446,23 @@ class RbdStore(Store):
 
         return await self._call(partials)
 
+    async def discard_partial(self, key: str) -> None:
+        _check_key(key)
+        ioctx = await self._connect()
+        rbd = self._rbd
+
+        def partial() -> bool:
+            try:
+                with rbd.Image(ioctx, key, read_only=True) as image:
+                    return not any(
+                        s["name"] == SNAP for s in image.list_snaps()
+                    ) or not image.is_protected_snap(SNAP)
+            except rbd.ImageNotFound:
+                return False
+
+        if await self._call(partial):
+            await self._call(self._remove_blocking, key, True)
+
     async def reap_orphans(self) -> list[str]:
         """Remove images a crashed put left (no protected snapshot). Only safe when no put is in
         flight (start-up)."""

@@ -327,6 +327,20 @@ class S3Store(Store):
 
         return sorted(await self._call(keys))
 
+    async def discard_partial(self, key: str) -> None:
+        def abort() -> None:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            for page in pages:
+                for u in page.get("Uploads", []):
+                    if u["Key"] == key:
+                        self._client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=key, UploadId=u["UploadId"]
+                        )
+
+        await self._call(abort)
+
     async def list_uploads(self) -> list[str]:
         """Multipart uploads in progress (or orphaned) in the bucket, as 'key:upload-id'."""
 
