@@ -156,6 +156,9 @@ async def _put(rt: Runtime, store: Store, key: str, stream: DigestingStream, exp
         raise TooLarge(f"Image storage media is full: {exc}") from exc
     except StoreUnavailable as exc:
         raise Unavailable(str(exc)) from exc
+    except StoreError as exc:
+        # Any other store failure is the backend's, not the caller's: 503 with what went wrong.
+        raise Unavailable(f"The image store failed: {exc}") from exc
 
 
 async def upload(
@@ -173,16 +176,19 @@ async def upload(
     key = image_id
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)
     image = transfer.image
-    # A previous attempt that crashed after writing but before recording leaves data under the key
-    # (finished, or unfinished such as an S3 multipart upload): the upload guard makes this safe.
-    try:
-        await store.delete(key)
-    except StoreNotFound:
-        pass
-    await store.discard_partial(key)
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
     wrote = False
     try:
+        # A previous attempt that crashed after writing but before recording leaves data under the
+        # key (finished, or unfinished such as an S3 multipart upload): the upload guard makes
+        # removing it safe.
+        try:
+            await store.delete(key)
+        except StoreNotFound:
+            pass
+        except StoreError as exc:
+            raise Unavailable(f"The image store failed: {exc}") from exc
+        await store.discard_partial(key)
         async with rt.db.read() as conn:
             used = await image_repo.storage_used(conn, image.owner) if image.owner else 0
         inspector = Inspector(safety_policy(rt))
@@ -346,9 +352,8 @@ async def download(
             reader = await store.open(loc.key, wanted)
             return Download(image, reader, partial=wanted is not None)
         except StoreNotFound:
-            last_error = None
             continue
-        except StoreUnavailable as exc:
+        except StoreError as exc:
             last_error = exc
     if last_error is not None:
         raise Unavailable(f"Image data is temporarily unavailable: {last_error}")

@@ -21,6 +21,7 @@ from daguerre.stores.base import (
     StoreFull,
     StoreNotFound,
     StoreSizeMismatch,
+    StoreUnavailable,
 )
 from daguerre.stores.threads import BlockingIO
 
@@ -89,7 +90,17 @@ class FilesystemStore(Store):
             raise StoreError(f"object {key} already exists")
         # The pid in the name lets start-up reaping spare temporaries of live processes.
         tmp = self._tmp / f"{key}.{os.getpid()}.{secrets.token_hex(6)}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+            except FileNotFoundError:
+                # The directory was replaced (a remounted share): make our temp dir again.
+                self._tmp.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"store {self.id}: cannot write under {self.root}: {exc.strerror}"
+            ) from exc
         written = 0
         try:
             async for chunk in chunks:
@@ -126,6 +137,8 @@ class FilesystemStore(Store):
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             raise StoreNotFound(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"store {self.id}: cannot read {path}: {exc.strerror}") from exc
         size = os.fstat(fd).st_size
         start, end = byte_range if byte_range is not None else (0, size)
         if not (0 <= start <= end <= size):
@@ -138,15 +151,24 @@ class FilesystemStore(Store):
             return self.path(key).stat().st_size
         except FileNotFoundError:
             raise StoreNotFound(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"store {self.id}: cannot stat under {self.root}: {exc.strerror}") from exc
 
     async def delete(self, key: str) -> None:
         try:
             self.path(key).unlink()
         except FileNotFoundError:
             raise StoreNotFound(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"store {self.id}: cannot delete under {self.root}: {exc.strerror}"
+            ) from exc
 
     async def list_keys(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if p.is_file() and not p.name.startswith("."))
+        try:
+            return sorted(p.name for p in self.root.iterdir() if p.is_file() and not p.name.startswith("."))
+        except OSError as exc:
+            raise StoreUnavailable(f"store {self.id}: cannot list {self.root}: {exc.strerror}") from exc
 
     async def check(self) -> None:
         probe = self._tmp / f".probe.{secrets.token_hex(4)}"
@@ -154,8 +176,6 @@ class FilesystemStore(Store):
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
-            from daguerre.stores.base import StoreUnavailable
-
             raise StoreUnavailable(f"store {self.id}: {self.root} is not writable: {exc.strerror}") from exc
 
     def reap_orphans(self) -> list[str]:
