@@ -22,7 +22,8 @@ DATA = os.urandom(3 * 2**20 + 12345)
 
 
 class WebServer:
-    """Serves DATA at /image.raw (ranges honoured), /norange.raw (ranges ignored), /slow.raw,
+    """Serves DATA at /image.raw (ranges honoured), /norange.raw (ranges ignored), /nohead.raw
+    (HEAD refused, ranges ignored), /slow.raw,
     /flaky/<n>/<id>.raw (the first n GETs of each id answer 503), /redirect-out (to a port that
     filtering refuses) and 404 elsewhere. Counts requests by path."""
 
@@ -38,6 +39,11 @@ class WebServer:
                 pass
 
             def do_HEAD(self) -> None:  # noqa: N802
+                if self.path == "/nohead.raw":
+                    self.send_response(405)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self._serve(head=True)
 
             def do_GET(self) -> None:  # noqa: N802
@@ -63,7 +69,7 @@ class WebServer:
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
-                elif path not in ("/image.raw", "/norange.raw", "/slow.raw"):
+                elif path not in ("/image.raw", "/norange.raw", "/slow.raw", "/nohead.raw"):
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

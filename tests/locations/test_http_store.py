@@ -32,6 +32,10 @@ async def test_whole_and_ranged_reads(store: HttpStore, web: WebServer) -> None:
         assert await store.stat(url) == len(DATA)
 
 
+async def test_size_without_head(store: HttpStore, web: WebServer) -> None:
+    assert await store.stat(web.url("/nohead.raw")) == len(DATA)
+
+
 async def test_early_close_releases_the_connection(store: HttpStore, web: WebServer) -> None:
     reader = await store.open(web.url("/image.raw"))
     async for _chunk in reader:

@@ -147,11 +147,17 @@ class HttpStore(Store):
         return []
 
     async def stat(self, key: str) -> int:
-        response, checked = await self._request(key, "HEAD")
         try:
-            length = response.header("content-length")
-        finally:
-            await response.aclose()
+            response, checked = await self._request(key, "HEAD")
+        except StoreURLRefused:
+            raise
+        except StoreUnavailable:
+            length = None  # some servers refuse HEAD (405/501): ask for one byte instead
+        else:
+            try:
+                length = response.header("content-length")
+            finally:
+                await response.aclose()
         if length is not None and length.strip().isdigit():
             return int(length.strip())
         reader = await self.open(key, (0, 1))
