@@ -14,6 +14,9 @@
 #   image_caching_enabled = true: each Daguerre process has a node-local cache (/v2/cache).
 #   A second Daguerre process (same database and data) is registered as "image_remote", Tempest's
 #   alternate_image_endpoint, for the remote import/delete/cache tests.
+#   manage_locations = true, http_store_enabled = true, do_secure_hash = true: image locations
+#     (PATCH /locations, POST /v2/images/{id}/locations) with a read-only http store named "web";
+#     Tempest's do_secure_hash=false variants need hashing off and are skipped in this run.
 #   store_weight_enabled = false: the image's "stores" are listed alphabetically (Tempest's import
 #   waiters require that), which StoreWeightTest contradicts.
 set -euo pipefail
@@ -23,8 +26,10 @@ extra=$(mktemp)
 trap 'rm -f "$extra"' EXIT
 cat >"$extra" <<INI
 [DEFAULT]
-enabled_backends = fast:file, cheap:file
+enabled_backends = fast:file, cheap:file, web:http
 image_cache_dir = $work/daguerre-data/cache
+show_multiple_locations = True
+show_image_direct_url = True
 [image_format]
 relaxed_checks = format_mismatch
 [glance_store]
@@ -37,10 +42,14 @@ description = Fast store
 filesystem_store_datadir = $work/stores/cheap
 weight = 10
 description = Cheap store
+[web]
+description = Read-only http store (image locations)
 INI
 export DAGUERRE_EXTRA_CONF="$extra"
 export DAGUERRE_IMPORT_METHODS=${DAGUERRE_IMPORT_METHODS:-glance-direct,web-download,copy-image,glance-download}
 export DAGUERRE_REMOTE=${DAGUERRE_REMOTE:-1}
 export TEMPEST_IMAGE_CACHING_ENABLED=${TEMPEST_IMAGE_CACHING_ENABLED:-true}
+export TEMPEST_MANAGE_LOCATIONS=${TEMPEST_MANAGE_LOCATIONS:-true}
+export TEMPEST_HTTP_STORE_ENABLED=${TEMPEST_HTTP_STORE_ENABLED:-true}
 export TEMPEST_IMAGE_FORMAT_ENFORCEMENT=${TEMPEST_IMAGE_FORMAT_ENFORCEMENT:-false}
 exec scripts/openstack/tempest-daguerre.sh "$work" "$@"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from location_helpers import DATA, WebServer
 
-from conftest import DATA, WebServer
 from daguerre.fetch.client import FetchLimits
 from daguerre.fetch.filter import FilterOptions
 from daguerre.stores.base import StoreNotFound, StoreUnavailable

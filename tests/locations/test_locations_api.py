@@ -6,9 +6,9 @@ import time
 import uuid
 
 import httpx
+from location_helpers import DATA, WebServer, digests, wait_task
 
 from actors import Actor
-from conftest import DATA, WebServer, digests, wait_task
 from daguerre.testing.server import ServerProcess
 
 

@@ -4,9 +4,9 @@ ImageLocationsTest / ImageLocationsAdminTest assert."""
 from __future__ import annotations
 
 import httpx
+from location_helpers import DATA, WebServer, digests
 
 from actors import Actor
-from conftest import DATA, WebServer, digests
 from daguerre.testing.server import ServerProcess
 
 V20 = "application/openstack-images-v2.0-json-patch"

@@ -173,6 +173,10 @@ async def upload(
     if store_id not in rt.stores:
         raise Invalid(f"Store for identifier {store_id} not found")
     store = rt.stores[store_id]
+    from daguerre.services.locations import is_read_only
+
+    if is_read_only(store):
+        raise Gone(f"Store {store_id} is read-only: data cannot be uploaded to it")
     key = image_id
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)
     image = transfer.image

@@ -24,6 +24,7 @@ from daguerre.fetch.resolver import ResolutionError, SystemResolver
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
 from daguerre.services import access
+from daguerre.services.locations import is_read_only, writable_stores
 
 IMPORT_JOB = "import"
 LOCK = "os_glance_import_task"
@@ -123,7 +124,7 @@ async def import_image(
         if wanted and store_header:
             raise Invalid("'stores' cannot be combined with the store header")
         if body.get("all_stores"):
-            stores = sorted(rt.stores)
+            stores = sorted(writable_stores(rt))  # read-only (http) stores are never import targets
         elif wanted:
             stores = list(dict.fromkeys(wanted))
         elif store_header:
@@ -131,6 +132,9 @@ async def import_image(
         unknown = [s for s in stores if s not in rt.stores]
         if unknown:
             raise Conflict(f"Unknown store(s): {', '.join(unknown)}")
+        read_only = [s for s in stores if is_read_only(rt.stores[s])]
+        if read_only:
+            raise Conflict(f"Read-only store(s) cannot receive data: {', '.join(read_only)}")
         if name == "copy-image":
             holding = {loc.store for loc in image.locations}
             if body.get("all_stores"):
