@@ -38,8 +38,8 @@ bench: install ## full benchmark run; writes bench/results and docs/PERFORMANCE.
 bench-quick: install ## small benchmark smoke run
 	$(PY) bench/run.py --quick
 
-fuzz: install ## long fuzzing run of the format inspectors
-	DAGUERRE_FUZZ_EXAMPLES=$${DAGUERRE_FUZZ_EXAMPLES:-20000} $(PYTEST) -q tests/formats -k fuzz
+fuzz: install ## longer fuzzing run of the format inspectors (DAGUERRE_FUZZ_EXAMPLES, default 2000)
+	DAGUERRE_FUZZ_EXAMPLES=$${DAGUERRE_FUZZ_EXAMPLES:-2000} $(PYTEST) -q -p no:cacheprovider tests/formats/test_formats_fuzz.py
 
 clean: ## remove local data and caches
 	rm -rf $(DATA) .pytest_cache .ruff_cache
