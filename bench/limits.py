@@ -168,8 +168,8 @@ def make_qcow2(raw: Path, qcow2: Path) -> Path:
 
 
 def qemu_img_convert(qcow2: Path, out: Path, timeout: float = 900.0) -> float:
-    """Seconds for ``qemu-img convert -f qcow2 -O raw`` of the test qcow2 (output fdatasync'd
-    by qemu-img's default cache mode for convert: writeback + flush at the end)."""
+    """Seconds for ``qemu-img convert -f qcow2 -O raw`` of the test qcow2 with qemu-img's
+    defaults (for convert the destination cache mode is ``unsafe``: no flush at the end)."""
     out.unlink(missing_ok=True)
     t0 = time.perf_counter()
     subprocess.run(

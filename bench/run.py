@@ -99,7 +99,10 @@ def args_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", help="e.g. 8,32")
     p.add_argument("--concurrent-size", help="e.g. 256m")
     p.add_argument("--records", help="e.g. 10000,100000")
-    p.add_argument("--db", help="sqlite,postgresql (postgresql skipped if unreachable or with --url)")
+    p.add_argument(
+        "--db",
+        help="sqlite,postgresql (postgresql skipped if unreachable); with --url only a label (default endpoint)",
+    )
     p.add_argument("--seeder", default="api", help="api, or MODULE:FUNCTION (see catalog.py)")
     p.add_argument("--duration", type=float, help="seconds of each catalog load run")
     p.add_argument("--single-duration", type=float, help="seconds of each single-client run")
@@ -130,7 +133,7 @@ def resolve(a: argparse.Namespace) -> dict:
         "concurrency": [int(x) for x in (a.concurrency or ("4,8" if q else "8,32")).split(",")],
         "concurrent_size": parse_sizes(a.concurrent_size or ("16m" if q else "256m"))[0],
         "records": [int(x) for x in (a.records or ("200,1000" if q else "10000,100000")).split(",")],
-        "db": (a.db or ("sqlite" if (q or a.url) else "sqlite,postgresql")).split(","),
+        "db": (a.db or ("endpoint" if a.url else "sqlite" if q else "sqlite,postgresql")).split(","),
         "duration": a.duration or (1 if q else 5),
         "single_duration": a.single_duration or (1 if q else 3),
         "connections": a.connections,
@@ -511,7 +514,7 @@ class Run:
                         self.base(srv),
                         self.a.token,
                         self.work / f"server-catalog-{db}",
-                        None if db == "sqlite" else PG_URL.format(db=self.pg_db),
+                        PG_URL.format(db=self.pg_db) if db == "postgresql" else None,
                         len(seeded),
                         n - len(seeded),
                     )
