@@ -150,6 +150,8 @@ class Run:
         self.s = resolve(a)
         self.work = Path(a.work_dir).resolve()
         self.work.mkdir(parents=True, exist_ok=True)
+        self.scratch = self.work / "scratch"  # id lists of this run
+        self.scratch.mkdir(exist_ok=True)
         self.fileserver_port = free_port()
         self.res: dict = {
             "schema": 1,
@@ -532,7 +534,7 @@ class Run:
                             catalog.measure(
                                 api,
                                 seeded,
-                                self.work,
+                                self.scratch,
                                 f"{db}-{n}-{rep}",
                                 s["duration"],
                                 s["single_duration"],
@@ -714,9 +716,19 @@ class Run:
             docs = Path(self.a.docs or REPO / "docs/PERFORMANCE.md")
             report.write_docs(self.res, docs, out)
             log(f"docs: {docs}")
-        if not self.a.keep_work:
-            for p in self.work.glob("server-*"):
+        if not self.a.keep_work:  # keeps logs/, results/ and the source snapshot
+            for p in [*self.work.glob("server-*"), self.scratch, self.work / "served"]:
                 shutil.rmtree(p, ignore_errors=True)
+            for pattern in (
+                "data-*.bin",
+                "disk-*.raw",
+                "disk-*.qcow2",
+                "*.part",
+                "created-*.txt",
+                "ids-*.txt",
+            ):
+                for p in self.work.glob(pattern):
+                    p.unlink(missing_ok=True)
         if self.res["errors"]:
             return 1
         if self.a.strict and any(c["met"] is False for c in self.res["checks"]):
