@@ -404,13 +404,29 @@ def write_docs(res: dict, path: Path, json_path: Path, summary: str = "") -> Non
 
 
 def compare(a: dict, b: dict) -> str:
+    """Figure by figure: both values, the change, and both ratios to their same-run limits
+    (the ratios are what to compare across machines or noisy runs)."""
+    ra = {c["figure"]: c["ratio"] for c in checks(a)}
+    rb = {c["figure"]: c["ratio"] for c in checks(b)}
+    r = lambda v: f"{v:.2f}" if v is not None else ""  # noqa: E731
     body = []
     for key, fb in b.get("figures", {}).items():
         fa = a.get("figures", {}).get(key)
         va, vb = _med(fa), _med(fb)
         change = f"{(vb / va - 1) * 100:+.1f}%" if va and vb is not None else ""
-        body.append([fb["label"], fmt(va, fb["unit"]), fmt(vb, fb["unit"]), fb["unit"], change])
-    return _text_table(["figure", a["git"]["commit"][:10], b["git"]["commit"][:10], "unit", "change"], body)
+        body.append(
+            [
+                fb["label"],
+                fmt(va, fb["unit"]),
+                fmt(vb, fb["unit"]),
+                fb["unit"],
+                change,
+                r(ra.get(key)),
+                r(rb.get(key)),
+            ]
+        )
+    ca, cb = a["git"]["commit"][:10], b["git"]["commit"][:10]
+    return _text_table(["figure", ca, cb, "unit", "change", f"ratio {ca}", f"ratio {cb}"], body)
 
 
 def main() -> None:
