@@ -33,7 +33,8 @@ fmt: install ## format the code
 	$(VENV)/bin/ruff check --fix src tests bench
 
 bench: install ## full benchmark run; writes bench/results and docs/PERFORMANCE.md
-	$(PY) bench/run.py
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
+	$(PY) bench/run.py --snapshot HEAD
 
 bench-quick: install ## small benchmark smoke run
 	$(PY) bench/run.py --quick
