@@ -20,6 +20,11 @@ RATIO_TARGETS = {
     "concurrent": ("hash_two_core", None, None, ""),
     "show_rps": ("null_app_rps", ">=", 0.2, "≥ 0.2 × null-app rate"),
     "import": ("import_steps_sum_s", "<=", 1.2, "≤ 1.2 × sum of the steps"),
+    # bench/stores.py: Daguerre's Ceph stores beside the same cluster's raw speed
+    "rbd_upload": ("rbd_write", ">=", 0.8, "≥ 0.8 × rbd bench write"),
+    "rbd_download": ("rbd_read", ">=", 0.8, "≥ 0.8 × rbd bench read"),
+    "s3_upload": ("s3_raw_upload", ">=", 0.8, "≥ 0.8 × boto3 multipart upload to RGW"),
+    "s3_download": ("s3_raw_download", ">=", 0.8, "≥ 0.8 × boto3 download from RGW"),
 }
 # role -> (comparison on the value, threshold, target text, only at the largest record count)
 ABS_TARGETS = {

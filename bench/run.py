@@ -5,8 +5,9 @@
     .venv/bin/python bench/run.py --url http://127.0.0.1:9292 --token T  # any Glance on loopback
 
 Sections: limits, data (upload/download), concurrent (many uploads), catalog (records, load),
-import (web-download + conversion). Each figure is repeated (median/min/max); each section
-records /proc/loadavg before/after, CPU busy % and the server's peak RSS (VmRSS of its process
+import (web-download + conversion); with --stores also stores (RBD and S3 on a Ceph it brings up,
+beside rados/rbd bench and raw boto3: see bench/stores.py). Each figure is repeated
+(median/min/max); each section records /proc/loadavg before/after, CPU busy % and the server's peak RSS (VmRSS of its process
 tree sampled at 10 Hz). The server is restarted between sections; each start is timed to its
 first answered request. Exit status: 0 when every section ran (targets missed or not), 1 when a
 section failed, 2 with --strict when a target was missed.
@@ -49,6 +50,8 @@ from common import (  # noqa: E402
     make_data_file,
     summarize,
 )
+
+import stores  # noqa: E402
 
 SECTIONS = ["limits", "data", "concurrent", "catalog", "import"]
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -110,6 +113,19 @@ def args_parser() -> argparse.ArgumentParser:
     p.add_argument("--load-threads", type=int, default=1, help="wrk threads")
     p.add_argument("--engine", default="auto", choices=["auto", "wrk", "py"], help="load generator")
     p.add_argument("--import-size", help="size of the raw disk inside the test qcow2, e.g. 1g")
+    p.add_argument(
+        "--stores",
+        action="store_true",
+        help="add the stores section: RBD and S3 on a Ceph brought up for the run (bench/stores.py)",
+    )
+    p.add_argument("--stores-size", help="image size of the stores section, e.g. 1g (default 1g, quick 64m)")
+    p.add_argument(
+        "--ceph-dir", default=str(BENCH_DIR / ".work" / "ceph"), help="where up.sh puts the cluster"
+    )
+    p.add_argument("--keep-ceph", action="store_true", help="leave the stores section's Ceph running")
+    p.add_argument(
+        "--memstore-bytes", type=int, help="CEPH_MEMSTORE_BYTES for up.sh (default: up.sh's, 8 GiB)"
+    )
     p.add_argument("--work-dir", default=str(BENCH_DIR / ".work"))
     p.add_argument("--keep-work", action="store_true", help="keep generated images and server data")
     p.add_argument("--out", help="JSON result path (default bench/results/<time>-<commit>.json)")
@@ -140,6 +156,7 @@ def resolve(a: argparse.Namespace) -> dict:
         "load_threads": a.load_threads,
         "engine": a.engine if a.engine != "auto" else ("wrk" if load.have_wrk() else "py"),
         "import_size": parse_sizes(a.import_size or ("32m" if q else "1g"))[0],
+        "stores_size": parse_sizes(a.stores_size or ("64m" if q else "1g"))[0],
         "seeder": a.seeder,
     }
 
@@ -231,7 +248,9 @@ class Run:
         )
         return path
 
-    def server(self, name: str, db: str = "sqlite", fresh: bool = True) -> ServerProcess | None:
+    def server(
+        self, name: str, db: str = "sqlite", fresh: bool = True, config: Path | None = None
+    ) -> ServerProcess | None:
         if self.a.url:
             return None
         data_dir = self.work / f"server-{name}-{db}"
@@ -260,7 +279,7 @@ class Run:
                 "--data-dir",
                 str(data_dir),
                 "--config",
-                str(self.config_file()),
+                str(config or self.config_file()),
             ]
             if db == "postgresql":
                 env["DAGUERRE_DATABASE__CONNECTION"] = PG_URL.format(db=self.pg_db)
@@ -677,12 +696,17 @@ class Run:
             section="import",
         )
 
+    def run_stores(self) -> None:
+        stores.run_section(self)
+
     # ------------------------------------------------------------ whole run
 
     def go(self) -> int:
         if self.a.url:
             assert_loopback(self.a.url)
         wanted = [x.strip() for x in self.a.sections.split(",") if x.strip()]
+        if self.a.stores and "stores" not in wanted:
+            wanted.append("stores")
         for name in wanted:
             fn = getattr(self, f"run_{name}", None)
             if fn is None:
@@ -714,7 +738,13 @@ class Run:
         log(f"results: {out}")
         if not self.a.no_docs and (not self.s["quick"] or self.a.docs):
             docs = Path(self.a.docs or REPO / "docs/PERFORMANCE.md")
-            report.write_docs(self.res, docs, out)
+            kept = stores.extract_section(docs)  # a run without the stores section keeps the last one
+            if wanted != ["stores"]:  # a stores-only run replaces its own section, nothing else
+                report.write_docs(self.res, docs, out)
+            rel = os.path.relpath(out, REPO) if out.is_absolute() else str(out)
+            section = stores.docs_section(self.res, rel) or kept
+            if section:
+                stores.merge_section(docs, section)
             log(f"docs: {docs}")
         if not self.a.keep_work:  # keeps logs/, results/ and the source snapshot
             for p in [*self.work.glob("server-*"), self.scratch, self.work / "served"]:

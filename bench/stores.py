@@ -1,0 +1,472 @@
+"""Ceph stores: PUT/GET /file into RBD and S3 (RADOS Gateway) beside the cluster's own raw speed.
+
+One run brings up a single-node Ceph (memstore OSD, radosgw) on loopback with
+`scripts/ceph/up.sh bench/.work/ceph` on bench-only ports (so a test cluster on the default
+ports is not disturbed), measures in the same run:
+
+- raw limits: `rados bench write` (--no-cleanup, 4 MiB objects, 4 in flight, bounded to the
+  image size by --max-objects) then `rados bench seq`; `rbd bench` write and read (4 MiB, 4
+  threads, sequential, the image size) on a scratch RBD image; boto3 multipart upload and
+  download of the same file straight to RGW (8 MiB parts, 4 threads) in a separate process;
+- Daguerre with `enabled_backends = ceph:rbd, objects:s3`: `curl -T` PUT /file of the image
+  into each store (`X-Image-Meta-Store`), GET /file back, each repeat deleted at once;
+
+and tears the cluster down at the end (unless --keep-ceph). Everything it creates (RBD images,
+bench objects, S3 objects and the bucket) is deleted, and the pool and bucket are checked empty.
+Memory: memstore holds data in RAM; at most about two copies of the image exist at a time.
+
+    .venv/bin/python bench/stores.py s3raw FACTS BUCKET FILE REPEATS   # (internal) the S3 raw client
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import data_path
+from common import REPO, Api, MiB, log, make_data_file
+
+SCRIPTS = REPO / "scripts" / "ceph"
+# bench-only ports (the test suite's cluster uses up.sh's defaults 13300/16789/17480/16800-16899)
+PORTS = {
+    "CEPH_MON_PORT": "13310",
+    "CEPH_MON_V1_PORT": "16799",
+    "CEPH_RGW_PORT": "17490",
+    "CEPH_OSD_PORTS": "16900-16999",
+}
+RAW_THREADS = 4
+IO_SIZE = 4 * MiB
+S3_PART = 8 * MiB
+STORE_IDS = {"rbd": "ceph", "s3": "objects"}
+SECTION_TITLE = "## Ceph stores"
+
+
+class Ceph:
+    """The bench's own cluster under ``folder``: up on enter, down on exit unless ``keep``."""
+
+    def __init__(self, folder: Path, keep: bool = False, memstore_bytes: int | None = None):
+        self.folder = folder
+        self.keep = keep
+        self.env = {k: os.environ.get(k, v) for k, v in PORTS.items()}
+        self.env["CEPH_STORE"] = "memstore"
+        if memstore_bytes:
+            self.env["CEPH_MEMSTORE_BYTES"] = str(memstore_bytes)
+        self.facts: dict = {}
+
+    def __enter__(self) -> Ceph:
+        t0 = time.monotonic()
+        r = subprocess.run(
+            [str(SCRIPTS / "up.sh"), str(self.folder)],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"scripts/ceph/up.sh failed: {r.stderr[-2000:]}")
+        self.facts = json.loads((self.folder / "cluster.json").read_text())
+        self.facts["bring_up_s"] = round(time.monotonic() - t0, 2)
+        log(f"ceph up in {self.facts['bring_up_s']} s under {self.folder}")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.keep:
+            log(f"ceph kept under {self.folder} (stop it with scripts/ceph/down.sh {self.folder})")
+            return
+        subprocess.run(
+            [str(SCRIPTS / "down.sh"), str(self.folder)], capture_output=True, timeout=180, check=False
+        )
+        log("ceph down")
+
+    # ---------------------------------------------------------------- CLI helpers (bounded)
+
+    def cli(self, tool: str, *args: str, timeout: float = 300) -> str:
+        r = subprocess.run(
+            [tool, "-c", self.facts["conf"], *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"{tool} {' '.join(args)}: rc {r.returncode}: {r.stderr[-500:]}")
+        return r.stdout + r.stderr
+
+    def pool_objects(self) -> list[str]:
+        return sorted(self.cli("rados", "-p", self.facts["pool"], "ls", timeout=120).split())
+
+    def rbd_images(self) -> list[str]:
+        return self.cli("rbd", "ls", self.facts["pool"], timeout=120).split()
+
+    def gc(self) -> None:
+        """Let RGW free deleted objects now (memstore memory), not after its GC period."""
+        try:
+            self.cli("radosgw-admin", "gc", "process", "--include-all", timeout=300)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            log(f"radosgw-admin gc process: {e}")
+
+
+# -------------------------------------------------------------------- raw limits
+
+
+def _num(pattern: str, text: str) -> float:
+    m = re.search(pattern, text)
+    if not m:
+        raise RuntimeError(f"no {pattern!r} in: {text[-800:]}")
+    return float(m.group(1))
+
+
+def rados_bench(ceph: Ceph, size: int) -> tuple[float, float]:
+    """rados bench write (objects kept) then seq over them; (write MB/s, read MB/s), decimal MB
+    from the tool's own counts and time; the bench objects are removed after."""
+    pool = ceph.facts["pool"]
+    run_name = f"daguerre-bench-{os.getpid()}"
+    objs = max(1, size // IO_SIZE)
+    try:
+        w = ceph.cli(
+            "rados", "-p", pool, "bench", "10", "write", "--no-cleanup", "-b", str(IO_SIZE),
+            "-t", str(RAW_THREADS), "--max-objects", str(objs), "--run-name", run_name, timeout=120,
+        )  # fmt: skip
+        write = (
+            _num(r"Total writes made:\s+(\d+)", w) * IO_SIZE / _num(r"Total time run:\s+([\d.]+)", w) / 1e6
+        )
+        s = ceph.cli(
+            "rados", "-p", pool, "bench", "10", "seq", "-t", str(RAW_THREADS), "--run-name", run_name,
+            timeout=120,
+        )  # fmt: skip
+        read = _num(r"Total reads made:\s+(\d+)", s) * IO_SIZE / _num(r"Total time run:\s+([\d.]+)", s) / 1e6
+    finally:
+        ceph.cli("rados", "-p", pool, "cleanup", "--run-name", run_name, timeout=300)
+    return write, read
+
+
+def rbd_bench(ceph: Ceph, size: int) -> tuple[float, float]:
+    """rbd bench write then read (sequential, 4 MiB, 4 threads, ``size`` bytes) on a scratch image
+    that is removed after; MB/s from the tool's ops/sec."""
+    spec = f"{ceph.facts['pool']}/bench-raw-{uuid.uuid4().hex[:8]}"
+    common = ["--io-size", str(IO_SIZE), "--io-threads", str(RAW_THREADS), "--io-total", str(size)]
+    ceph.cli("rbd", "create", "--size", f"{size // MiB}M", spec, timeout=120)
+    try:
+        out = []
+        for kind in ("write", "read"):
+            o = ceph.cli("rbd", "bench", "--io-type", kind, *common, "--io-pattern", "seq", spec, timeout=300)
+            out.append(_num(r"ops/sec:\s+([\d.]+)\s+bytes/sec", o) * IO_SIZE / 1e6)
+    finally:
+        ceph.cli("rbd", "rm", "--no-progress", spec, timeout=300)
+    return out[0], out[1]
+
+
+def s3_client(facts: dict):
+    import boto3
+    from botocore.config import Config
+
+    s3 = facts["s3"]
+    return boto3.client(
+        "s3",
+        endpoint_url=s3["endpoint_url"],
+        aws_access_key_id=s3["access_key"],
+        aws_secret_access_key=s3["secret_key"],
+        region_name=s3["region"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+    )
+
+
+def s3raw_main(facts_path: str, bucket: str, path: str, repeats: str) -> int:
+    """The S3 raw client (its own process): boto3 multipart upload_file / download_file of
+    ``path``, timed around the transfer only; each object deleted after. Prints JSON."""
+    from boto3.s3.transfer import TransferConfig
+
+    client = s3_client(json.loads(Path(facts_path).read_text()))
+    tc = TransferConfig(
+        multipart_threshold=S3_PART,
+        multipart_chunksize=S3_PART,
+        max_concurrency=RAW_THREADS,
+        use_threads=True,
+    )
+    size = os.path.getsize(path)
+    up, down = [], []
+    for k in range(int(repeats)):
+        key = f"bench-raw-{os.getpid()}-{k}"
+        try:
+            t0 = time.perf_counter()
+            client.upload_file(path, bucket, key, Config=tc)
+            up.append(size / (time.perf_counter() - t0) / 1e6)
+            t0 = time.perf_counter()
+            client.download_file(bucket, key, os.devnull, Config=tc)
+            down.append(size / (time.perf_counter() - t0) / 1e6)
+        finally:
+            client.delete_object(Bucket=bucket, Key=key)
+    print(json.dumps({"upload": up, "download": down}))
+    return 0
+
+
+def s3_raw(ceph: Ceph, bucket: str, path: Path, repeats: int, timeout: float) -> tuple[list, list]:
+    facts = path.parent / "stores-cluster.json"
+    facts.write_text(json.dumps(ceph.facts))
+    try:
+        r = subprocess.run(
+            [sys.executable, str(Path(__file__)), "s3raw", str(facts), bucket, str(path), str(repeats)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        facts.unlink(missing_ok=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"S3 raw client: {r.stderr[-1500:]}")
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return d["upload"], d["download"]
+
+
+# -------------------------------------------------------------------- Daguerre
+
+
+def config_text(facts: dict, bucket: str, local_dir: Path) -> str:
+    """The shape of tests/stores/test_ceph_service.py's config (no auth section: as the bench's)."""
+    s3 = facts["s3"]
+    return f"""[DEFAULT]
+enabled_backends = ceph:rbd, objects:s3, local:file
+[glance_store]
+default_backend = ceph
+[ceph]
+rbd_store_pool = {facts["pool"]}
+rbd_store_ceph_conf = {facts["conf"]}
+rbd_store_user = {facts["user"]}
+rbd_store_keyring = {facts["keyring"]}
+[objects]
+s3_store_host = {s3["endpoint_url"]}
+s3_store_bucket = {bucket}
+s3_store_access_key = {s3["access_key"]}
+s3_store_secret_key = {s3["secret_key"]}
+[local]
+filesystem_store_datadir = {local_dir}
+"""
+
+
+def upload_to(api: Api, path: Path, store: str, timeout: float) -> tuple[str, float]:
+    """PUT /file with ``X-Image-Meta-Store: store`` (curl -T, as data_path.upload); (id, MB/s)."""
+    size = path.stat().st_size
+    iid = api.create_image(name=f"bench-store-{store}-{size}")
+    argv = data_path.upload_argv(api.base_url, api.token, iid, path)
+    argv[-1:-1] = ["-H", f"X-Image-Meta-Store: {store}"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    try:
+        code, total, sent, _ = data_path._parse(r.stdout)
+    except ValueError:
+        api.delete_image(iid)
+        raise RuntimeError(f"upload to {store}: curl said {r.stdout!r} {r.stderr[-300:]}") from None
+    img = api.show(iid)
+    if code != 204 or sent != size or img.get("status") != "active" or img.get("stores") != store:
+        api.delete_image(iid)
+        raise RuntimeError(
+            f"upload {size} B to {store}: HTTP {code}, sent {sent}, status {img.get('status')}, "
+            f"stores {img.get('stores')}: {r.stderr[-300:]}"
+        )
+    return iid, size / total / 1e6
+
+
+# -------------------------------------------------------------------- the section
+
+
+def run_section(run) -> None:  # noqa: ANN001 - run.Run
+    """Called by bench/run.py as the `stores` section."""
+    if run.a.url or run.a.server != "daguerre":
+        run.note("stores section skipped: it needs a Daguerre server the bench starts (not --url/standin)")
+        return
+    s = run.s
+    size, reps = s["stores_size"], s["repeats"]
+    lab = data_path.size_label(size)
+    folder = Path(run.a.ceph_dir).resolve()
+    timeout = 300 + size / (20 * 1e6)
+    path = make_data_file(run.work / f"data-stores-{lab}.bin", size, run.block)
+    bucket = f"daguerre-bench-{uuid.uuid4().hex[:10]}"
+    raw = {"rados_write": [], "rados_seq": [], "rbd_write": [], "rbd_read": []}
+    ours = {f"{k}_{d}": [] for k in STORE_IDS for d in ("upload", "download")}
+    leftovers: dict = {}
+    with Ceph(folder, keep=run.a.keep_ceph, memstore_bytes=run.a.memstore_bytes) as ceph:
+        client = s3_client(ceph.facts)
+        client.create_bucket(Bucket=bucket)
+        before = [o for o in ceph.pool_objects() if not o.startswith("rbd_")]
+        srv = None
+        try:
+            with run.section(f"stores_raw_{lab}", None):
+                for _ in range(reps):
+                    w, r_ = rados_bench(ceph, size)
+                    raw["rados_write"].append(w)
+                    raw["rados_seq"].append(r_)
+                    w, r_ = rbd_bench(ceph, size)
+                    raw["rbd_write"].append(w)
+                    raw["rbd_read"].append(r_)
+                s3_up, s3_down = s3_raw(ceph, bucket, path, reps, timeout * reps)
+                ceph.gc()
+            conf = run.work / "daguerre-bench-stores.conf"
+            conf.write_text(config_text(ceph.facts, bucket, run.work / "server-stores-local"))
+            srv = run.server("stores", config=conf)
+            api = Api(run.base(srv), run.a.token, timeout=timeout)
+            for kind, store in STORE_IDS.items():
+                with run.section(f"stores_{kind}_{lab}", srv):
+                    for _ in range(reps):
+                        iid, mbps = upload_to(api, path, store, timeout)
+                        try:
+                            ours[f"{kind}_upload"].append(mbps)
+                            ours[f"{kind}_download"].append(data_path.download(api, iid, size, timeout))
+                        finally:
+                            status = api.delete_image(iid)
+                            if status not in (200, 204):
+                                raise RuntimeError(f"delete {iid} from {store}: HTTP {status}")
+                        if kind == "s3":
+                            ceph.gc()
+            api.close()
+        finally:
+            if srv:
+                srv.stop()
+            # nothing of ours may be left: RBD images, bench objects, S3 objects/uploads, the bucket
+            leftovers["rbd_images"] = ceph.rbd_images()
+            leftovers["pool_objects"] = [
+                o for o in ceph.pool_objects() if not o.startswith("rbd_") and o not in before
+            ] + [o for o in ceph.pool_objects() if o.startswith(("rbd_data.", "rbd_header.", "rbd_id."))]
+            keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+            uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+            leftovers["s3_objects"] = keys
+            leftovers["s3_multipart_uploads"] = [u["Key"] for u in uploads]
+            for key in keys:
+                client.delete_object(Bucket=bucket, Key=key)
+            for u in uploads:
+                client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+            client.delete_bucket(Bucket=bucket)
+            ceph.gc()
+            facts = {k: ceph.facts.get(k) for k in ("store", "pool", "bring_up_s")}
+        if not run.a.keep_work:
+            path.unlink(missing_ok=True)
+    run.res.setdefault("stores", {}).update(
+        ceph=facts,
+        ceph_dir=str(folder),
+        kept=bool(run.a.keep_ceph),
+        size=size,
+        leftovers=leftovers,
+        settings={"io_size": IO_SIZE, "threads": RAW_THREADS, "s3_part": S3_PART},
+    )
+    if any(leftovers.values()):
+        run.note(f"stores: left behind after the run (then removed): {leftovers}")
+    else:
+        run.note("stores: nothing left behind (RBD images, pool objects, S3 objects and uploads, bucket)")
+    sec = f"stores_raw_{lab}"
+    run.limit("rados_write", f"rados bench write {lab}, 4 MiB × 4", "MB/s", raw["rados_write"], section=sec)
+    run.limit("rados_seq", f"rados bench seq {lab}, 4 MiB × 4", "MB/s", raw["rados_seq"], section=sec)
+    run.limit("rbd_write", f"rbd bench write {lab}, 4 MiB × 4 seq", "MB/s", raw["rbd_write"], section=sec)
+    run.limit("rbd_read", f"rbd bench read {lab}, 4 MiB × 4 seq", "MB/s", raw["rbd_read"], section=sec)
+    run.limit("s3_raw_upload", f"boto3 multipart upload {lab} to RGW, 8 MiB × 4", "MB/s", s3_up, section=sec)
+    run.limit("s3_raw_download", f"boto3 download {lab} from RGW, 8 MiB × 4", "MB/s", s3_down, section=sec)
+    for kind in STORE_IDS:
+        for d, verb in (("upload", "PUT"), ("download", "GET")):
+            run.figure(
+                f"{kind}_{d}_{lab}",
+                f"{d} {lab} {verb} /file, {kind} store",
+                "MB/s",
+                ours[f"{kind}_{d}"],
+                role=f"{kind}_{d}",
+                section=f"stores_{kind}_{lab}",
+            )
+
+
+# -------------------------------------------------------------------- docs/PERFORMANCE.md
+
+
+def extract_section(path: Path) -> str | None:
+    """The `## Ceph stores` section of ``path`` (to the next `## ` heading), or None."""
+    if not path.exists():
+        return None
+    text = path.read_text()
+    i = text.find("\n" + SECTION_TITLE + "\n")
+    if i < 0:
+        return None
+    j = text.find("\n## ", i + 1)
+    return text[i + 1 : j + 1 if j >= 0 else len(text)].rstrip() + "\n"
+
+
+def merge_section(path: Path, section: str) -> None:
+    """Replace (or append) the `## Ceph stores` section of ``path``; the rest is untouched."""
+    text = path.read_text() if path.exists() else "# Performance\n"
+    old = extract_section(path)
+    if old:
+        text = text.replace(old, section.rstrip() + "\n", 1)
+    else:
+        text = text.rstrip() + "\n\n" + section.rstrip() + "\n"
+    path.write_text(text)
+
+
+def docs_section(res: dict, json_rel: str) -> str:
+    import report
+
+    st = res.get("stores")
+    if not st:
+        return ""
+    F, L = res["figures"], res["limits"]
+    cks = [
+        c
+        for c in (res.get("checks") or report.checks(res))
+        if c["figure"] in F and F[c["figure"]]["role"] in ROLES
+    ]
+    lab = data_path.size_label(st["size"])
+    lines = [
+        SECTION_TITLE,
+        "",
+        f"Daguerre's RBD and S3 stores beside the same Ceph's own raw speed, one run "
+        f"(`{res['command']}`, {res['started_at']}, commit `{res['git']['commit'][:12]}`"
+        + (f", server from `{res['git']['server_source']}`" if res["git"].get("server_source") else "")
+        + f", JSON `{json_rel}`).",
+        "",
+        f"- Cluster: `scripts/ceph/up.sh` — 1 mon, 1 OSD ({st['ceph'].get('store')}, data in RAM), radosgw, "
+        f"all on 127.0.0.1 on this {res['machine']['nproc']}-CPU machine (client, server and Ceph share "
+        f"the CPUs); up in {st['ceph'].get('bring_up_s')} s, "
+        + ("kept after the run." if st["kept"] else "torn down after the run."),
+        f"- Figures: `curl -T` PUT /file of a {lab} image with `X-Image-Meta-Store: ceph` (rbd) or "
+        f"`objects` (s3), then GET /file, {res['settings']['repeats']} repeats, median [min–max]; "
+        f"each image deleted at once.",
+        "- Raw limits, same run: `rados bench` write (`--no-cleanup -b 4194304 -t 4`, bounded to "
+        f"{lab} by `--max-objects`) then `seq`; `rbd bench --io-size 4M --io-threads 4 --io-total {lab} "
+        "--io-pattern seq`, write then read, on a scratch image; boto3 `upload_file`/`download_file` "
+        "(multipart, 8 MiB parts, 4 threads) straight to RGW from a separate process. MB = 10⁶ bytes.",
+        "",
+        report._md_table(report.FIG_HEAD, [report._check_row(c, F, L) for c in cks]),
+        "",
+        "Raw, same run (RADOS beside the RBD limit):",
+        "",
+        report._md_table(
+            report.LIM_HEAD,
+            [[L[k]["label"], report.fmt_stats(L[k])] for k in RAW_KEYS if k in L],
+        ),
+        "",
+        "Machine load and server memory during the sections:",
+        "",
+        report._md_table(
+            report.SEC_HEAD, [r for r in report.rows(res)["sections"] if r[0].startswith("stores_")]
+        ),
+        "",
+        "Left behind: "
+        + (
+            "nothing (RBD images, pool objects, S3 objects and multipart uploads checked; bucket deleted)."
+            if not any(st["leftovers"].values())
+            else f"{st['leftovers']} (removed after the check)."
+        ),  # fmt: skip
+        "",
+    ]
+    return "\n".join(lines)
+
+
+ROLES = {"rbd_upload", "rbd_download", "s3_upload", "s3_download"}
+RAW_KEYS = ["rados_write", "rados_seq", "rbd_write", "rbd_read", "s3_raw_upload", "s3_raw_download"]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "s3raw":
+        sys.exit(s3raw_main(*sys.argv[2:]))
+    sys.exit(__doc__)
