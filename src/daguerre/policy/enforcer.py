@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
@@ -35,6 +36,17 @@ class Policy:
             ]
         )
         self._enforcer.load_rules()
+        self._policy_file = opts.policy_file
+        self._policy_mtime = self._file_mtime()
+        self._cache: dict[tuple, bool] = {}
+
+    def _file_mtime(self) -> float | None:
+        if not self._policy_file:
+            return None
+        try:
+            return os.stat(self._policy_file).st_mtime
+        except OSError:
+            return None
 
     @staticmethod
     def _creds(ctx: RequestContext) -> dict:
@@ -50,10 +62,25 @@ class Policy:
 
     def check(self, ctx: RequestContext, rule: str, target: dict | None = None) -> bool:
         target = target if target is not None else {"project_id": ctx.project_id}
+        # A decision depends only on the rule, the caller's identity and the target, so it is
+        # memoised (oslo.policy spends ~0.1-0.3 ms per call). An edited policy file clears it,
+        # as oslo.policy itself reloads on a changed file.
+        mtime = self._file_mtime()
+        if mtime != self._policy_mtime:
+            self._policy_mtime = mtime
+            self._cache.clear()
+        key = (rule, ctx.identity, tuple(sorted((k, str(v)) for k, v in target.items())))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         try:
-            return bool(self._enforcer.enforce(rule, target, self._creds(ctx), do_raise=False))
+            allowed = bool(self._enforcer.enforce(rule, target, self._creds(ctx), do_raise=False))
         except oslo_policy.InvalidScope:
-            return False
+            allowed = False
+        if len(self._cache) >= 16384:
+            self._cache.clear()
+        self._cache[key] = allowed
+        return allowed
 
     def authorize(self, ctx: RequestContext, rule: str, target: dict | None = None) -> None:
         if not self.check(ctx, rule, target):
