@@ -11,7 +11,8 @@ ports is not disturbed), measures in the same run:
 - Daguerre with `enabled_backends = ceph:rbd, objects:s3`: `curl -T` PUT /file of the image
   into each store (`X-Image-Meta-Store`), GET /file back, each repeat deleted at once;
 
-and tears the cluster down at the end (unless --keep-ceph). Everything it creates (RBD images,
+each repeat measures every raw limit and then Daguerre (both under the same machine load), and
+tears the cluster down at the end (unless --keep-ceph). Everything it creates (RBD images,
 bench objects, S3 objects and the bucket) is deleted, and the pool and bucket are checked empty.
 Memory: memstore holds data in RAM; at most about two copies of the image exist at a time.
 
@@ -308,75 +309,81 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
     lab = data_path.size_label(size)
     folder = Path(run.a.ceph_dir).resolve()
     timeout = 300 + size / (20 * 1e6)
-    path = make_data_file(run.work / f"data-stores-{lab}.bin", size, run.block)
+    # not data-*.bin: another bench run sharing the work dir removes those when it ends
+    path = make_data_file(run.work / f"stores-{os.getpid()}-{lab}.bin", size, run.block)
     bucket = f"daguerre-bench-{uuid.uuid4().hex[:10]}"
     raw: dict[str, list] = {k: [] for k in RAW_KEYS}
     ours = {f"{k}_{d}": [] for k in STORE_IDS for d in ("upload", "download")}
     leftovers: dict = {}
-    with Ceph(folder, keep=run.a.keep_ceph, memstore_bytes=run.a.memstore_bytes) as ceph:
-        client = s3_client(ceph.facts)
-        client.create_bucket(Bucket=bucket)
-        before = [o for o in ceph.pool_objects() if not o.startswith("rbd_")]
-        srv = None
-        try:
-            with run.section(f"stores_raw_{lab}", None):
-                for _ in range(reps):
-                    w, r_ = rados_bench(ceph, size)
-                    raw["rados_write"].append(w)
-                    raw["rados_seq"].append(r_)
-                    w, r_ = rbd_bench(ceph, size)
-                    raw["rbd_write"].append(w)
-                    raw["rbd_read"].append(r_)
-                    w, r_ = rbd_bench(ceph, size, threads=1)
-                    raw["rbd_write_t1"].append(w)
-                    raw["rbd_read_t1"].append(r_)
-                    w, r_ = s3_curl(ceph, client, bucket, path, timeout)
-                    raw["s3_curl_put"].append(w)
-                    raw["s3_curl_get"].append(r_)
-                    ceph.gc()
-                s3_up, s3_down = s3_raw(ceph, bucket, path, reps, timeout * reps)
+    try:
+        with Ceph(folder, keep=run.a.keep_ceph, memstore_bytes=run.a.memstore_bytes) as ceph:
+            client = s3_client(ceph.facts)
+            client.create_bucket(Bucket=bucket)
+            before = [o for o in ceph.pool_objects() if not o.startswith("rbd_")]
+            srv = None
+            try:
+                conf = run.work / "daguerre-bench-stores.conf"
+                conf.write_text(config_text(ceph.facts, bucket, run.work / "server-stores-local"))
+                srv = run.server("stores", config=conf)
+                api = Api(run.base(srv), run.a.token, timeout=timeout)
                 hsize = min(size, 256 * MiB)
                 buf = memoryview(bytearray((run.block * (hsize // len(run.block) + 1))[:hsize]))
-                raw["hash"] = [limits.hash_md5_sha512_parallel(buf) for _ in range(reps)]
+                # Interleaved: each repeat measures every raw limit and then Daguerre, so both see
+                # the same machine load (the machine is shared; load drifts over minutes).
+                with run.section(f"stores_{lab}", srv):
+                    for rep in range(reps):
+                        log(f"stores: repeat {rep + 1}/{reps}")
+                        w, r_ = rados_bench(ceph, size)
+                        raw["rados_write"].append(w)
+                        raw["rados_seq"].append(r_)
+                        w, r_ = rbd_bench(ceph, size)
+                        raw["rbd_write"].append(w)
+                        raw["rbd_read"].append(r_)
+                        w, r_ = rbd_bench(ceph, size, threads=1)
+                        raw["rbd_write_t1"].append(w)
+                        raw["rbd_read_t1"].append(r_)
+                        w, r_ = s3_curl(ceph, client, bucket, path, timeout)
+                        raw["s3_curl_put"].append(w)
+                        raw["s3_curl_get"].append(r_)
+                        ceph.gc()
+                        w, r_ = s3_raw(ceph, bucket, path, 1, timeout)
+                        raw["s3_raw_upload"] += w
+                        raw["s3_raw_download"] += r_
+                        ceph.gc()
+                        raw["stores_hash"].append(limits.hash_md5_sha512_parallel(buf))
+                        for kind, store in STORE_IDS.items():
+                            iid, mbps = upload_to(api, path, store, timeout)
+                            try:
+                                ours[f"{kind}_upload"].append(mbps)
+                                ours[f"{kind}_download"].append(data_path.download(api, iid, size, timeout))
+                            finally:
+                                status = api.delete_image(iid)
+                                if status not in (200, 204):
+                                    raise RuntimeError(f"delete {iid} from {store}: HTTP {status}")
+                            if kind == "s3":
+                                ceph.gc()
                 del buf
+                api.close()
+            finally:
+                if srv:
+                    srv.stop()
+                # nothing of ours may be left: RBD images, bench objects, S3 objects/uploads, the bucket
+                leftovers["rbd_images"] = ceph.rbd_images()
+                leftovers["pool_objects"] = [
+                    o for o in ceph.pool_objects() if not o.startswith("rbd_") and o not in before
+                ] + [o for o in ceph.pool_objects() if o.startswith(("rbd_data.", "rbd_header.", "rbd_id."))]
+                keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+                uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+                leftovers["s3_objects"] = keys
+                leftovers["s3_multipart_uploads"] = [u["Key"] for u in uploads]
+                for key in keys:
+                    client.delete_object(Bucket=bucket, Key=key)
+                for u in uploads:
+                    client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
+                client.delete_bucket(Bucket=bucket)
                 ceph.gc()
-            conf = run.work / "daguerre-bench-stores.conf"
-            conf.write_text(config_text(ceph.facts, bucket, run.work / "server-stores-local"))
-            srv = run.server("stores", config=conf)
-            api = Api(run.base(srv), run.a.token, timeout=timeout)
-            for kind, store in STORE_IDS.items():
-                with run.section(f"stores_{kind}_{lab}", srv):
-                    for _ in range(reps):
-                        iid, mbps = upload_to(api, path, store, timeout)
-                        try:
-                            ours[f"{kind}_upload"].append(mbps)
-                            ours[f"{kind}_download"].append(data_path.download(api, iid, size, timeout))
-                        finally:
-                            status = api.delete_image(iid)
-                            if status not in (200, 204):
-                                raise RuntimeError(f"delete {iid} from {store}: HTTP {status}")
-                        if kind == "s3":
-                            ceph.gc()
-            api.close()
-        finally:
-            if srv:
-                srv.stop()
-            # nothing of ours may be left: RBD images, bench objects, S3 objects/uploads, the bucket
-            leftovers["rbd_images"] = ceph.rbd_images()
-            leftovers["pool_objects"] = [
-                o for o in ceph.pool_objects() if not o.startswith("rbd_") and o not in before
-            ] + [o for o in ceph.pool_objects() if o.startswith(("rbd_data.", "rbd_header.", "rbd_id."))]
-            keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
-            uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
-            leftovers["s3_objects"] = keys
-            leftovers["s3_multipart_uploads"] = [u["Key"] for u in uploads]
-            for key in keys:
-                client.delete_object(Bucket=bucket, Key=key)
-            for u in uploads:
-                client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
-            client.delete_bucket(Bucket=bucket)
-            ceph.gc()
-            facts = {k: ceph.facts.get(k) for k in ("store", "pool", "bring_up_s")}
+                facts = {k: ceph.facts.get(k) for k in ("store", "pool", "bring_up_s")}
+    finally:
         if not run.a.keep_work:
             path.unlink(missing_ok=True)
     run.res.setdefault("stores", {}).update(
@@ -391,13 +398,25 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
         run.note(f"stores: left behind after the run (then removed): {leftovers}")
     else:
         run.note("stores: nothing left behind (RBD images, pool objects, S3 objects and uploads, bucket)")
-    sec = f"stores_raw_{lab}"
+    sec = f"stores_{lab}"
     run.limit("rados_write", f"rados bench write {lab}, 4 MiB × 4", "MB/s", raw["rados_write"], section=sec)
     run.limit("rados_seq", f"rados bench seq {lab}, 4 MiB × 4", "MB/s", raw["rados_seq"], section=sec)
     run.limit("rbd_write", f"rbd bench write {lab}, 4 MiB × 4 seq", "MB/s", raw["rbd_write"], section=sec)
     run.limit("rbd_read", f"rbd bench read {lab}, 4 MiB × 4 seq", "MB/s", raw["rbd_read"], section=sec)
-    run.limit("s3_raw_upload", f"boto3 multipart upload {lab} to RGW, 8 MiB × 4", "MB/s", s3_up, section=sec)
-    run.limit("s3_raw_download", f"boto3 download {lab} from RGW, 8 MiB × 4", "MB/s", s3_down, section=sec)
+    run.limit(
+        "s3_raw_upload",
+        f"boto3 multipart upload {lab} to RGW, 8 MiB × 4",
+        "MB/s",
+        raw["s3_raw_upload"],
+        section=sec,
+    )
+    run.limit(
+        "s3_raw_download",
+        f"boto3 download {lab} from RGW, 8 MiB × 4",
+        "MB/s",
+        raw["s3_raw_download"],
+        section=sec,
+    )
     # not judged against: where the gaps come from
     run.limit(
         "rbd_write_t1", f"rbd bench write {lab}, 4 MiB × 1 seq", "MB/s", raw["rbd_write_t1"], section=sec
@@ -408,7 +427,7 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
         "stores_hash",
         "md5 ‖ sha512 of one stream (the server hashes every upload)",
         "MB/s",
-        raw["hash"],
+        raw["stores_hash"],
         section=sec,
     )
     run.limit("s3_curl_get", f"curl GET {lab} from RGW, one stream", "MB/s", raw["s3_curl_get"], section=sec)
@@ -420,7 +439,7 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
                 "MB/s",
                 ours[f"{kind}_{d}"],
                 role=f"{kind}_{d}",
-                section=f"stores_{kind}_{lab}",
+                section=sec,
             )
 
 
@@ -477,7 +496,8 @@ def docs_section(res: dict, json_rel: str) -> str:
         + ("kept after the run." if st["kept"] else "torn down after the run."),
         f"- Figures: `curl -T` PUT /file of a {lab} image with `X-Image-Meta-Store: ceph` (rbd) or "
         f"`objects` (s3), then GET /file, {res['settings']['repeats']} repeats, median [min–max]; "
-        f"each image deleted at once.",
+        f"each image deleted at once. Each repeat measures every raw limit and then Daguerre, so "
+        f"both see the same load of this shared machine.",
         "- Raw limits, same run: `rados bench` write (`--no-cleanup -b 4194304 -t 4`, bounded to "
         f"{lab} by `--max-objects`) then `seq`; `rbd bench --io-size 4M --io-threads 4 --io-total` {lab} "
         "--io-pattern seq`, write then read, on a scratch image; boto3 `upload_file`/`download_file` "
