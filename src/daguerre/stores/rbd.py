@@ -49,27 +49,6 @@ from daguerre.stores.threads import BlockingIO
 T = TypeVar("T")
 
 
-async def run_to_completion(io: BlockingIO, fn: Callable[..., T], *args: Any) -> T:
-    """``io.run(fn, *args)``, except that a cancelled caller still waits for the worker thread
-    to finish before the cancellation goes on. asyncio's ``task.cancel()`` otherwise abandons
-    the thread at once (anyio's shield does not stop a native cancel), and the caller's cleanup
-    (abort the upload, remove the image, close the handle) would race the call still running.
-    (Candidate for ``BlockingIO.run`` itself.)
-    """
-    call = asyncio.ensure_future(io.run(fn, *args))
-    try:
-        return await asyncio.shield(call)
-    except asyncio.CancelledError:
-        while not call.done():
-            try:
-                await asyncio.shield(call)
-            except asyncio.CancelledError:
-                continue
-            except BaseException:  # noqa: BLE001 - the caller's cancellation is what matters
-                break
-        raise
-
-
 SNAP = "snap"
 DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024
 DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
@@ -147,7 +126,7 @@ class RbdReader(ObjectReader):
         image, self._image = self._image, None
         if image is not None:
             self._store._readers.discard(self)
-            await run_to_completion(self._store._io, image.close)
+            await self._store._io.run(image.close)
 
 
 class RbdStore(Store):
@@ -193,7 +172,7 @@ class RbdStore(Store):
             return self._ioctx
         async with self._connect_lock:
             if self._ioctx is None:
-                await run_to_completion(self._io, self._connect_blocking)
+                await self._io.run(self._connect_blocking)
         return self._ioctx
 
     def _connect_blocking(self) -> None:
@@ -219,7 +198,7 @@ class RbdStore(Store):
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking librbd/librados call on a worker thread, mapping its errors."""
         try:
-            return await run_to_completion(self._io, fn, *args)
+            return await self._io.run(fn, *args)
         except (self._rbd.Error, self._rados.Error) as exc:
             raise self._map_error(exc) from exc
 
@@ -236,7 +215,7 @@ class RbdStore(Store):
     async def _cleanup(self, fn: Callable[..., Any], *args: Any) -> None:
         """Best-effort cleanup that must finish even when the caller is being cancelled."""
         try:
-            await run_to_completion(self._io, fn, *args)
+            await self._io.run(fn, *args)
         except Exception:  # noqa: BLE001 - never mask the original error
             pass
 
@@ -494,7 +473,7 @@ class RbdStore(Store):
                 ioctx.close()
                 cluster.shutdown()
 
-            await run_to_completion(self._io, shutdown)
+            await self._io.run(shutdown)
 
     @property
     def fsid(self) -> str:

@@ -16,7 +16,6 @@ boto3 is blocking; every call goes through ``daguerre.stores.threads.BlockingIO`
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TypeVar
@@ -39,27 +38,6 @@ from daguerre.stores.base import (
 from daguerre.stores.threads import BlockingIO
 
 T = TypeVar("T")
-
-
-async def run_to_completion(io: BlockingIO, fn: Callable[..., T], *args: Any) -> T:
-    """``io.run(fn, *args)``, except that a cancelled caller still waits for the worker thread
-    to finish before the cancellation goes on. asyncio's ``task.cancel()`` otherwise abandons
-    the thread at once (anyio's shield does not stop a native cancel), and the caller's cleanup
-    (abort the upload, remove the image, close the handle) would race the call still running.
-    (Candidate for ``BlockingIO.run`` itself.)
-    """
-    call = asyncio.ensure_future(io.run(fn, *args))
-    try:
-        return await asyncio.shield(call)
-    except asyncio.CancelledError:
-        while not call.done():
-            try:
-                await asyncio.shield(call)
-            except asyncio.CancelledError:
-                continue
-            except BaseException:  # noqa: BLE001 - the caller's cancellation is what matters
-                break
-        raise
 
 
 MiB = 1024 * 1024
@@ -108,7 +86,7 @@ class S3Reader(ObjectReader):
     async def aclose(self) -> None:
         body, self._body = self._body, None
         if body is not None:
-            await run_to_completion(self._store._io, body.close)
+            await self._store._io.run(body.close)
 
 
 class S3Store(Store):
@@ -164,8 +142,8 @@ class S3Store(Store):
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             if kwargs:
-                return await run_to_completion(self._io, lambda: fn(*args, **kwargs))
-            return await run_to_completion(self._io, fn, *args)
+                return await self._io.run(lambda: fn(*args, **kwargs))
+            return await self._io.run(fn, *args)
         except botocore.exceptions.ClientError as exc:
             raise self._map_error(exc) from exc
         except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError) as exc:
@@ -190,7 +168,7 @@ class S3Store(Store):
     async def _cleanup(self, fn: Callable[..., Any], **kwargs: Any) -> None:
         """Best-effort cleanup that finishes even while the caller is being cancelled."""
         try:
-            await run_to_completion(self._io, lambda: fn(**kwargs))
+            await self._io.run(lambda: fn(**kwargs))
         except Exception:  # noqa: BLE001 - never mask the original error
             pass
 
@@ -367,7 +345,7 @@ class S3Store(Store):
             raise StoreUnavailable(f"store {self.id}: bucket {self.bucket!r} is not writable: {exc}") from exc
 
     async def close(self) -> None:
-        await run_to_completion(self._io, self._client.close)
+        await self._io.run(self._client.close)
 
 
 _SESSION: boto3.session.Session | None = None
