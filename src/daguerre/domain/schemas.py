@@ -90,12 +90,12 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
     }
 
 
-def images_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ...]) -> dict:
-    item = image_schema(disk_formats, container_formats)
+def _collection(name: str, item: dict) -> dict:
+    """A paged collection: the items plus first/next links, as /v2/images and /v2/tasks return."""
     return {
-        "name": "images",
+        "name": name,
         "properties": {
-            "images": {"type": "array", "items": item},
+            name: {"type": "array", "items": item},
             "schema": {"type": "string"},
             "first": {"type": "string"},
             "next": {"type": "string"},
@@ -106,6 +106,11 @@ def images_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, .
             {"rel": "describedby", "href": "{schema}"},
         ],
     }
+
+
+def images_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ...]) -> dict:
+    item = image_schema(disk_formats, container_formats)
+    return _collection("images", item)
 
 
 MEMBER_SCHEMA = {
@@ -158,17 +163,4 @@ def tasks_schema() -> dict:
     item = copy.deepcopy(TASK_SCHEMA)
     for hidden in ("input", "result", "message"):
         item["properties"].pop(hidden)
-    return {
-        "name": "tasks",
-        "properties": {
-            "tasks": {"type": "array", "items": item},
-            "schema": {"type": "string"},
-            "first": {"type": "string"},
-            "next": {"type": "string"},
-        },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
-    }
+    return _collection("tasks", item)
