@@ -92,7 +92,9 @@ class Database:
         return cfg
 
     async def upgrade(self, revision: str = "head") -> None:
-        await self._migrate("upgrade", revision)
+        # Start-up calls this every time: skip Alembic (about 0.15 s) when already at head.
+        if revision != "head" or await self.current_revision() != head_revision():
+            await self._migrate("upgrade", revision)
         if revision == "head":
             # The metadata definitions catalog we ship is loaded once (idempotent, lock-guarded).
             from daguerre.metadefs import load_catalog
@@ -133,6 +135,25 @@ class Database:
             except sa.exc.DBAPIError:
                 return None
         return row[0] if row else None
+
+
+def head_revision() -> str:
+    """The newest migration, read from the migration files (no Alembic import needed)."""
+    import re
+
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text()
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if rev:
+            revisions.add(rev.group(1))
+        if down:
+            parents.add(down.group(1))
+    heads = revisions - parents
+    if len(heads) != 1:
+        raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
+    return heads.pop()
 
 
 def run_sync(coro):  # noqa: ANN001, ANN201

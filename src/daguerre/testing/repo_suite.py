@@ -178,6 +178,14 @@ class RepoSuite:
             await queue.finish(conn, job_id)
             assert await queue.get(conn, job_id) is None
 
+    async def test_head_revision_matches_alembic(self, db: Database) -> None:
+        from alembic.script import ScriptDirectory
+
+        from daguerre.db.database import head_revision
+
+        assert head_revision() == ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+        assert await db.current_revision() == head_revision()
+
     async def test_migrations_down_and_up(self, db: Database) -> None:
         await db.downgrade("base")
         async with db.read() as conn:
