@@ -35,18 +35,23 @@ async def _attach(conn: AsyncConnection, found: Sequence[Image]) -> None:
         return
     by_id = {img.id: img for img in found}
     ids = list(by_id)
-    props = await conn.execute(
-        sa.select(image_properties.c.image_id, image_properties.c.name, image_properties.c.value).where(
-            image_properties.c.image_id.in_(ids)
+    # Properties and tags in one round trip (each statement is a thread hop with aiosqlite).
+    rows = await conn.execute(
+        sa.union_all(
+            sa.select(
+                image_properties.c.image_id, image_properties.c.name, image_properties.c.value,
+                sa.literal("p").label("kind"),
+            ).where(image_properties.c.image_id.in_(ids)),
+            sa.select(
+                image_tags.c.image_id, image_tags.c.value, sa.literal("").label("value2"), sa.literal("t").label("kind")
+            ).where(image_tags.c.image_id.in_(ids)),
         )
-    )
-    for image_id, name, value in props:
-        by_id[image_id].properties[name] = value
-    tags = await conn.execute(
-        sa.select(image_tags.c.image_id, image_tags.c.value).where(image_tags.c.image_id.in_(ids))
-    )
-    for image_id, value in tags:
-        by_id[image_id].tags.append(value)
+    )  # fmt: skip
+    for image_id, name, value, kind in rows:
+        if kind == "p":
+            by_id[image_id].properties[name] = value
+        else:
+            by_id[image_id].tags.append(name)
     for img in found:
         img.tags.sort()
     locs = await conn.execute(
