@@ -367,6 +367,7 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
             finally:
                 if srv:
                     srv.stop()
+                (run.work / "daguerre-bench-stores.conf").unlink(missing_ok=True)  # holds the S3 keys
                 # nothing of ours may be left: RBD images, bench objects, S3 objects/uploads, the bucket
                 leftovers["rbd_images"] = ceph.rbd_images()
                 leftovers["pool_objects"] = [
