@@ -330,7 +330,8 @@ raw result.
 **Startup**: every server start is timed from spawn to the first answered request.
 
 Not measured yet: format inspection's share of a 1 GiB upload (needs a switch in the server to
-turn inspection off); RBD/S3 beside raw `rados bench`/`rbd bench` (when those stores exist).
+turn inspection off). RBD and S3 beside raw `rados bench`/`rbd bench`/boto3: the `stores`
+section (`--stores`), reported under *Ceph stores* below.
 """
 
 
