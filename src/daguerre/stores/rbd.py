@@ -21,6 +21,7 @@ Debian's dist-packages without putting the rest of dist-packages on ``sys.path``
 from __future__ import annotations
 
 import asyncio
+import collections
 import glob
 import importlib.machinery
 import importlib.util
@@ -101,6 +102,9 @@ def _chunk_order(chunk_size: int) -> int:
     return order
 
 
+READ_AHEAD = 2
+
+
 class RbdReader(ObjectReader):
     def __init__(self, store: RbdStore, image: Any, size: int, start: int, end: int):
         self._store = store
@@ -110,16 +114,27 @@ class RbdReader(ObjectReader):
         self.end = end
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Read ahead: keep the next object's read in flight while this one goes to the client
+        # (librbd serves concurrent reads on one handle); at most READ_AHEAD chunks in memory.
         pos = self.start
+        pending: collections.deque[tuple[int, int, asyncio.Future]] = collections.deque()
         try:
-            while pos < self.end:
-                n = min(self._store.chunk_size - pos % self._store.chunk_size, self.end - pos)
-                data = await self._store._call(self._image.read, pos, n)
+            while pos < self.end or pending:
+                while pos < self.end and len(pending) < READ_AHEAD:
+                    n = min(self._store.chunk_size - pos % self._store.chunk_size, self.end - pos)
+                    pending.append(
+                        (pos, n, asyncio.ensure_future(self._store._call(self._image.read, pos, n)))
+                    )
+                    pos += n
+                at, n, fut = pending.popleft()
+                data = await fut
                 if len(data) != n:
-                    raise StoreError(f"short read from rbd image at {pos}: {len(data)} of {n} bytes")
-                pos += n
+                    raise StoreError(f"short read from rbd image at {at}: {len(data)} of {n} bytes")
                 yield data
         finally:
+            for _, _, fut in pending:
+                fut.cancel()
+            await asyncio.gather(*(fut for _, _, fut in pending), return_exceptions=True)
             await self.aclose()
 
     async def aclose(self) -> None:
