@@ -22,6 +22,8 @@ from daguerre.domain import image as img
 from daguerre.domain.errors import Invalid, NotFound
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
+from daguerre.stores.base import ObjectReader, StoreNotFound
+from daguerre.stores.filesystem import FilesystemStore
 
 
 def cache_dir(rt: Runtime) -> Path | None:
@@ -123,6 +125,22 @@ async def clear(rt: Runtime, ctx: RequestContext, target: str | None) -> None:
         for f in path.iterdir():
             if f.is_file():
                 f.unlink(missing_ok=True)
+
+
+async def open_cached(
+    rt: Runtime, image: img.Image, byte_range: tuple[int, int] | None
+) -> ObjectReader | None:
+    """A reader over the cached copy of the image's data (counting the hit), or None."""
+    path = cached_path(rt, image)
+    if path is None:
+        return None
+    store = getattr(rt, "_cache_store", None)
+    if store is None or store.root != path.parent:
+        store = rt._cache_store = FilesystemStore("image-cache", path.parent)  # type: ignore[attr-defined]
+    try:
+        return await store.open(path.name, byte_range)
+    except StoreNotFound:
+        return None  # evicted between the check and the open
 
 
 def cached_path(rt: Runtime, image: img.Image) -> Path | None:

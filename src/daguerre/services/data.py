@@ -22,6 +22,7 @@ from daguerre.domain.errors import (
     Forbidden,
     Gone,
     Invalid,
+    NotFound,
     RangeNotSatisfiable,
     TooLarge,
     Unavailable,
@@ -33,6 +34,8 @@ from daguerre.jobs import queue as job_queue
 from daguerre.jobs.runner import LEASE_SECONDS, dead_local_owner
 from daguerre.runtime import Runtime
 from daguerre.services import access
+from daguerre.services.cache import open_cached
+from daguerre.services.locations import is_read_only
 from daguerre.stores.base import (
     ObjectReader,
     Store,
@@ -173,8 +176,6 @@ async def upload(
     if store_id not in rt.stores:
         raise Invalid(f"Store for identifier {store_id} not found")
     store = rt.stores[store_id]
-    from daguerre.services.locations import is_read_only
-
     if is_read_only(store):
         raise Gone(f"Store {store_id} is read-only: data cannot be uploaded to it")
     key = image_id
@@ -245,8 +246,6 @@ async def stage(
 ) -> Image:
     """PUT /stage: like upload, into the staging store; the import job inspects and stores it."""
     if "glance-direct" not in rt.settings.DEFAULT.enabled_import_methods:
-        from daguerre.domain.errors import NotFound
-
         raise NotFound("glance-direct import method is not enabled")
     key = image_id
     if await _exists(rt.staging, key):
@@ -338,14 +337,9 @@ async def download(
         return Download(image, None)
     size = image.size
     wanted = parse_range(range_header, size) if range_header else parse_content_range(content_range, size)
-    from daguerre.services.cache import cached_path
-
-    cached = cached_path(rt, image) if image.status == img.ACTIVE else None
+    cached = await open_cached(rt, image, wanted) if image.status == img.ACTIVE else None
     if cached is not None:
-        from daguerre.stores.filesystem import FilesystemStore
-
-        reader = await FilesystemStore("image-cache", cached.parent).open(cached.name, wanted)
-        return Download(image, reader, partial=wanted is not None)
+        return Download(image, cached, partial=wanted is not None)
     last_error: Exception | None = None
     order = rt.by_weight([loc.store for loc in image.locations])
     for loc in sorted(image.locations, key=lambda loc: order.index(loc.store)):
