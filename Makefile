@@ -18,7 +18,8 @@ install: ## install what is missing (Debian qemu-utils, venv, Python packages)
 run: install ## serve the Images API v2 on 127.0.0.1:9292 (SQLite + files under ./data)
 	$(VENV)/bin/daguerre serve --host $(HOST) --port $(PORT) --data-dir $(DATA)
 
-test: install ## install and run the whole suite (PostgreSQL, Ceph and Tempest included)
+test: ## install and run the whole suite (PostgreSQL, Ceph and Tempest included)
+	@scripts/bootstrap.sh --test
 	@scripts/test-all.sh
 
 test-quick: install ## the inner loop: everything but Ceph, Keystone, Tempest and slow tests

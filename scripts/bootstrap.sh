@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v qemu-img >/dev/null 2>&1 || need_apt+=(qemu-utils)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-# The dashboard's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
-[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+# Only for the test suite (--test): the dashboard's browser tests drive Debian's Chromium
+# (Playwright never downloads a browser here). `make run` does not need it.
+if [ "${1:-}" = "--test" ]; then
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "bootstrap: installing Debian packages: ${need_apt[*]}"
