@@ -60,6 +60,13 @@ class FilterOptions:
         for cidr in self.allowed_networks:
             ipaddress.ip_network(cidr, strict=False)  # ValueError on a bad config value
 
+    @classmethod
+    def from_section(cls, section: object) -> FilterOptions:
+        """From an ``[import_filtering_opts]`` settings section (any object with those attributes)."""
+        names = ("allowed_schemes", "disallowed_schemes", "allowed_hosts", "disallowed_hosts",
+                 "allowed_ports", "disallowed_ports", "allowed_networks")  # fmt: skip
+        return cls(**{n: tuple(getattr(section, n)) for n in names})
+
 
 class URLRefused(Exception):
     """The URL does not pass filtering. Raised before any connection is attempted."""

@@ -35,13 +35,7 @@ STALE_LOCK = dt.timedelta(minutes=60)
 
 
 def filter_options(rt: Runtime) -> FilterOptions:
-    f = rt.settings.import_filtering_opts
-    return FilterOptions(
-        allowed_schemes=f.allowed_schemes, disallowed_schemes=f.disallowed_schemes,
-        allowed_hosts=f.allowed_hosts, disallowed_hosts=f.disallowed_hosts,
-        allowed_ports=f.allowed_ports, disallowed_ports=f.disallowed_ports,
-        allowed_networks=f.allowed_networks,
-    )  # fmt: skip
+    return FilterOptions.from_section(rt.settings.import_filtering_opts)
 
 
 async def vet_url(rt: Runtime, uri: object) -> str:

@@ -49,13 +49,7 @@ class StoreURLRefused(StoreError):
 
 
 def filter_options_from(settings: Settings) -> FilterOptions:
-    f = settings.import_filtering_opts
-    return FilterOptions(
-        allowed_schemes=f.allowed_schemes, disallowed_schemes=f.disallowed_schemes,
-        allowed_hosts=f.allowed_hosts, disallowed_hosts=f.disallowed_hosts,
-        allowed_ports=f.allowed_ports, disallowed_ports=f.disallowed_ports,
-        allowed_networks=f.allowed_networks,
-    )  # fmt: skip
+    return FilterOptions.from_section(settings.import_filtering_opts)
 
 
 class HttpReader(ObjectReader):
