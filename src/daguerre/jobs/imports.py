@@ -416,6 +416,23 @@ def _outcome(job: Job, ok: list[str], failed: dict[str, str]) -> None:
         raise Permanent(f"Import to store(s) failed: {detail}")
 
 
+async def _record_stores(conn, rt: Runtime, job: Job, image: Image, ok: list[str], failed: dict[str, str],
+                         props: dict[str, str], message: str) -> None:  # noqa: ANN001  # fmt: skip
+    """The last step of an import or copy, inside its transaction: a location per store written,
+    the failed stores recorded, the lock released, the task done."""
+    for store_id in ok:
+        url = rt.store(store_id).location_url(image.id)
+        await image_repo.add_location(
+            conn, image.id, Location(store_id, image.id, url, metadata={"store": store_id})
+        )
+    earlier = {x for x in image.properties.get(FAILED_IMPORT, "").split(",") if x and x not in ok}
+    await image_repo.set_properties(conn, image.id, {
+        **props, LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(earlier | set(failed))),
+    })  # fmt: skip
+    await task_repo.update(conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image.id},
+                           message=message, expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
+
+
 async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, disk_format: str,
                               container: str | None, verdict: Verdict, props: dict[str, str],
                               progress: Progress) -> None:  # fmt: skip
@@ -444,18 +461,7 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
             )  # fmt: skip
             if not ok_status:
                 raise Permanent(f"Image {image_id} changed status during the import")
-            for store_id in ok:
-                store = rt.store(store_id)
-                await image_repo.add_location(conn, image_id, Location(store_id, key, store.location_url(key),
-                                                                       metadata={"store": store_id}))  # fmt: skip
-            earlier = {x for x in current.properties.get(FAILED_IMPORT, "").split(",") if x and x not in ok}
-            await image_repo.set_properties(conn, image_id, {
-                **props, LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(earlier | set(failed))),
-            })  # fmt: skip
-            await task_repo.update(
-                conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image_id},
-                message=f"Copied {d.size // MiB} MiB", expires_at=task_repo.expiry(rt.settings.task.task_time_to_live),
-            )  # fmt: skip
+            await _record_stores(conn, rt, job, current, ok, failed, props, f"Copied {d.size // MiB} MiB")
     except BaseException:
         await _remove(rt, ok, key)
         raise
@@ -493,16 +499,8 @@ async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) 
                 or current.properties.get(LOCK) != job.payload["task_id"]
             ):
                 raise Permanent(f"Image {image_id} was deleted or changed during the copy")
-            for store_id in ok:
-                await image_repo.add_location(conn, image_id, Location(store_id, image_id, rt.store(store_id).location_url(image_id),
-                                                                       metadata={"store": store_id}))  # fmt: skip
-            earlier = {x for x in current.properties.get(FAILED_IMPORT, "").split(",") if x and x not in ok}
-            await image_repo.set_properties(conn, image_id, {
-                LOCK: None, IMPORTING_TO: "", FAILED_IMPORT: ",".join(sorted(earlier | set(failed))),
-            })  # fmt: skip
-            await task_repo.update(conn, job.payload["task_id"], status=SUCCESS, result={"image_id": image_id},
-                                   message=f"Copied {(image.size or 0) // MiB} MiB to {', '.join(ok)}",
-                                   expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
+            message = f"Copied {(image.size or 0) // MiB} MiB to {', '.join(ok)}"
+            await _record_stores(conn, rt, job, current, ok, failed, {}, message)
     except BaseException:
         await _remove(rt, ok, image_id)
         raise
