@@ -204,6 +204,7 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
         stop = asyncio.Event()
         tasks = [asyncio.create_task(worker_loop(rt, stop=stop)) for _ in range(n_workers)]
         tasks.append(asyncio.create_task(housekeeping(rt, stop)))
+        tasks.append(asyncio.create_task(rt.db.run_checkpoints(stop)))
         try:
             yield
         finally:

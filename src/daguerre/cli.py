@@ -51,7 +51,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         try:
             await asyncio.gather(
-                housekeeping(rt, stop), *(worker_loop(rt, stop=stop) for _ in range(args.concurrency))
+                housekeeping(rt, stop),
+                rt.db.run_checkpoints(stop),
+                *(worker_loop(rt, stop=stop) for _ in range(args.concurrency)),
             )
         finally:
             await rt.close()

@@ -4,12 +4,16 @@ SQLite note: a deferred BEGIN that reads and then writes fails at once with "dat
 when another writer holds the lock (the busy timeout does not apply to lock upgrades). So every
 write transaction starts with BEGIN IMMEDIATE, on a dedicated single-connection writer engine
 (writes in one process queue up in Python instead of fighting for the lock); reads use a pool of
-WAL readers that never block on writers.
+WAL readers that never block on writers. Statements run inline on the event loop (see
+``sqlite_inline``); a BEGIN IMMEDIATE refused because another process writes is retried after
+an asyncio sleep, never waited for in a blocking call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,16 +22,26 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from daguerre.db.sqlite_inline import inline_url
+
+log = logging.getLogger(__name__)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+# The write-ahead log is copied into the database once it holds more than this.
+WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
+
+# How long a write waits for another process's write transaction before giving up.
+WRITE_LOCK_WAIT = 30.0
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
-        url,
+        inline_url(url),
         pool_size=1 if writer else pool_size,
         max_overflow=0,
         pool_timeout=60,
-        connect_args={"timeout": 30},
+        connect_args={"timeout": 0 if writer else 30},
     )
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -38,7 +52,13 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        # The writer never blocks the loop on the lock: Database.write retries instead.
+        cur.execute(f"PRAGMA busy_timeout={0 if writer else 30000}")
+        if writer:
+            # A checkpoint writes and fsyncs the database file: milliseconds to seconds. Inline on
+            # the loop that would stall every request, so checkpoints run on a thread instead
+            # (Database.run_checkpoints).
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -52,10 +72,12 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._path: str | None = None
         if self.is_sqlite:
             path = sa.engine.make_url(url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._path = path if path and path != ":memory:" else None
             self.reader = _sqlite_engine(url, writer=False, pool_size=4)
             self.writer = _sqlite_engine(url, writer=True, pool_size=1)
         else:
@@ -74,8 +96,59 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.writer.begin() as conn:
+        if not self.is_sqlite:
+            async with self.writer.begin() as conn:
+                yield conn
+            return
+        conn, trans = await self._begin_sqlite_write()
+        try:
             yield conn
+        except BaseException:
+            await asyncio.shield(_rollback_and_close(conn, trans))
+            raise
+        try:
+            await trans.commit()
+        finally:
+            await asyncio.shield(conn.close())
+
+    async def _begin_sqlite_write(self):  # noqa: ANN202
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WRITE_LOCK_WAIT
+        delay = 0.0005
+        while True:
+            conn = await self.writer.connect()
+            trans = conn.begin()
+            try:
+                await trans.start()
+                return conn, trans
+            except sa.exc.OperationalError as exc:
+                await conn.close()
+                if "locked" not in str(exc.orig) or loop.time() >= deadline:
+                    raise
+            except BaseException:
+                await asyncio.shield(conn.close())
+                raise
+            # Another process holds the write lock: wait here, in the loop, and try again.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.02)
+
+    async def run_checkpoints(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        """SQLite: copy the write-ahead log into the database from a thread, whenever it has
+        grown past a few MiB (the writer's automatic checkpoint is off, see _sqlite_engine).
+        PASSIVE never waits for or blocks readers and writers. Other databases: returns."""
+        if not self.is_sqlite or not self._path:
+            return
+        wal = Path(self._path + "-wal")
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except TimeoutError:
+                pass
+            try:
+                if wal.exists() and wal.stat().st_size > WAL_CHECKPOINT_BYTES:
+                    await asyncio.to_thread(_checkpoint, self._path)
+            except (OSError, sqlite3.Error):
+                log.exception("SQLite checkpoint of %s failed; retrying", self._path)
 
     async def dispose(self) -> None:
         await self.reader.dispose()
@@ -135,6 +208,22 @@ class Database:
             except sa.exc.DBAPIError:
                 return None
         return row[0] if row else None
+
+
+def _checkpoint(path: str) -> None:
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        conn.close()
+
+
+async def _rollback_and_close(conn: AsyncConnection, trans) -> None:  # noqa: ANN001
+    try:
+        if trans.is_active:
+            await trans.rollback()
+    finally:
+        await conn.close()
 
 
 def head_revision() -> str:
