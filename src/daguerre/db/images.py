@@ -29,32 +29,27 @@ def _row_to_image(row: sa.Row) -> Image:
     return Image(**{name: m[name] for name in _COLUMNS})
 
 
-async def _attach(conn: AsyncConnection, found: Sequence[Image]) -> None:
-    """Load properties, tags and locations for many images in three queries."""
-    if not found:
-        return
-    by_id = {img.id: img for img in found}
-    ids = list(by_id)
-    # Properties and tags in one round trip (each statement is a thread hop with aiosqlite).
-    rows = await conn.execute(
-        sa.union_all(
-            sa.select(
-                image_properties.c.image_id, image_properties.c.name, image_properties.c.value,
-                sa.literal("p").label("kind"),
-            ).where(image_properties.c.image_id.in_(ids)),
-            sa.select(
-                image_tags.c.image_id, image_tags.c.value, sa.literal("").label("value2"), sa.literal("t").label("kind")
-            ).where(image_tags.c.image_id.in_(ids)),
-        )
+# Hot statements are built once with bind parameters: building a statement and computing its
+# cache key costs more than SQLite takes to run it, and a prebuilt statement memoises its key.
+_ONE = sa.bindparam("image_id")
+_MANY = sa.bindparam("image_ids", expanding=True)
+
+
+def _children(match_props: sa.ColumnElement[bool], match_tags: sa.ColumnElement[bool]) -> sa.CompoundSelect:
+    # Properties and tags in one round trip.
+    return sa.union_all(
+        sa.select(
+            image_properties.c.image_id, image_properties.c.name, image_properties.c.value,
+            sa.literal("p").label("kind"),
+        ).where(match_props),
+        sa.select(
+            image_tags.c.image_id, image_tags.c.value, sa.literal("").label("value2"), sa.literal("t").label("kind")
+        ).where(match_tags),
     )  # fmt: skip
-    for image_id, name, value, kind in rows:
-        if kind == "p":
-            by_id[image_id].properties[name] = value
-        else:
-            by_id[image_id].tags.append(name)
-    for img in found:
-        img.tags.sort()
-    locs = await conn.execute(
+
+
+def _locations(match: sa.ColumnElement[bool]) -> sa.Select:
+    return (
         sa.select(
             image_locations.c.image_id,
             image_locations.c.store,
@@ -63,22 +58,52 @@ async def _attach(conn: AsyncConnection, found: Sequence[Image]) -> None:
             image_locations.c.status,
             image_locations.c.meta,
         )
-        .where(image_locations.c.image_id.in_(ids))
+        .where(match)
         .order_by(image_locations.c.id)
     )
-    for image_id, store, key, url, status, meta in locs:
+
+
+_CHILDREN_ONE = _children(image_properties.c.image_id == _ONE, image_tags.c.image_id == _ONE)
+_CHILDREN_MANY = _children(image_properties.c.image_id.in_(_MANY), image_tags.c.image_id.in_(_MANY))
+_LOCATIONS_ONE = _locations(image_locations.c.image_id == _ONE)
+_LOCATIONS_MANY = _locations(image_locations.c.image_id.in_(_MANY))
+_GET_ANY = _SELECT.where(images.c.id == _ONE)
+_GET = _GET_ANY.where(images.c.deleted.is_(False))
+_GET_FOR_UPDATE = _GET.with_for_update()
+
+
+async def _attach(conn: AsyncConnection, found: Sequence[Image]) -> None:
+    """Load properties, tags and locations for many images in two queries."""
+    if not found:
+        return
+    by_id = {img.id: img for img in found}
+    if len(found) == 1:
+        params: dict = {"image_id": found[0].id}
+        children, locations = _CHILDREN_ONE, _LOCATIONS_ONE
+    else:
+        params = {"image_ids": list(by_id)}
+        children, locations = _CHILDREN_MANY, _LOCATIONS_MANY
+    for image_id, name, value, kind in await conn.execute(children, params):
+        if kind == "p":
+            by_id[image_id].properties[name] = value
+        else:
+            by_id[image_id].tags.append(name)
+    for img in found:
+        img.tags.sort()
+    for image_id, store, key, url, status, meta in await conn.execute(locations, params):
         by_id[image_id].locations.append(Location(store, key, url, status, dict(meta or {})))
 
 
 async def get(
     conn: AsyncConnection, image_id: str, *, include_deleted: bool = False, for_update: bool = False
 ) -> Image | None:
-    query = _SELECT.where(images.c.id == image_id)
-    if not include_deleted:
-        query = query.where(images.c.deleted.is_(False))
-    if for_update and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = (await conn.execute(query)).first()
+    if include_deleted:
+        query = _GET_ANY
+    elif for_update and conn.dialect.name == "postgresql":
+        query = _GET_FOR_UPDATE
+    else:
+        query = _GET
+    row = (await conn.execute(query, {"image_id": image_id})).first()
     if row is None:
         return None
     image = _row_to_image(row)
@@ -86,16 +111,20 @@ async def get(
     return image
 
 
+_EXISTS = sa.select(images.c.id).where(images.c.id == _ONE)
+_INSERT = images.insert()
+
+
 async def exists(conn: AsyncConnection, image_id: str) -> bool:
     """True when the id was ever used, including deleted images (ids are never reused)."""
-    row = (await conn.execute(sa.select(images.c.id).where(images.c.id == image_id))).first()
+    row = (await conn.execute(_EXISTS, {"image_id": image_id})).first()
     return row is not None
 
 
 async def insert(conn: AsyncConnection, image: Image) -> None:
     values = {name: getattr(image, name) for name in _COLUMNS}
     values["deleted"] = False
-    await conn.execute(images.insert().values(**values))
+    await conn.execute(_INSERT, values)
     if image.properties:
         await conn.execute(
             image_properties.insert(),
@@ -105,17 +134,23 @@ async def insert(conn: AsyncConnection, image: Image) -> None:
         await conn.execute(image_tags.insert(), [{"image_id": image.id, "value": t} for t in set(image.tags)])
 
 
+_SAVED_COLUMNS = tuple(name for name in _COLUMNS if name not in ("id", "created_at", "version"))
+_SAVE = (
+    images.update()
+    .where(images.c.id == sa.bindparam("w_id"), images.c.version == sa.bindparam("w_version"))
+    .values({name: sa.bindparam(f"v_{name}") for name in (*_SAVED_COLUMNS, "version")})
+)
+
+
 async def save(conn: AsyncConnection, image: Image, *, old: Image) -> bool:
     """Write ``image`` over ``old`` if nobody changed it meanwhile (optimistic version check).
 
     Returns False when the stored version moved on: the caller reloads and retries or reports 409.
     """
     image.updated_at = utcnow()
-    values = {name: getattr(image, name) for name in _COLUMNS if name not in ("id", "created_at", "version")}
-    values["version"] = old.version + 1
-    result = await conn.execute(
-        images.update().where(images.c.id == image.id, images.c.version == old.version).values(**values)
-    )
+    params = {f"v_{name}": getattr(image, name) for name in _SAVED_COLUMNS}
+    params.update(v_version=old.version + 1, w_id=image.id, w_version=old.version)
+    result = await conn.execute(_SAVE, params)
     if result.rowcount != 1:
         return False
     image.version = old.version + 1
