@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from oslo_config import cfg
 from oslo_policy import opts as policy_opts
@@ -39,6 +40,14 @@ class Policy:
         self._policy_file = opts.policy_file
         self._policy_mtime = self._file_mtime()
         self._cache: dict[tuple, bool] = {}
+        self._target_keys = self._referenced_target_keys()
+
+    def _referenced_target_keys(self) -> tuple[str, ...]:
+        """The target fields any loaded rule interpolates (``%(owner)s`` ...). Only these can
+        change a decision, so only these go into the memo key: an image's id, named by no
+        default rule, would otherwise make every image a cache miss."""
+        text = " ".join(str(check) for check in self._enforcer.rules.values())
+        return tuple(sorted({ref.split(".")[0] for ref in re.findall(r"%\(([^)]+)\)s", text)}))
 
     def _file_mtime(self) -> float | None:
         if not self._policy_file:
@@ -69,7 +78,9 @@ class Policy:
         if mtime != self._policy_mtime:
             self._policy_mtime = mtime
             self._cache.clear()
-        key = (rule, ctx.identity, tuple(sorted((k, str(v)) for k, v in target.items())))
+            self._enforcer.load_rules(force_reload=True)
+            self._target_keys = self._referenced_target_keys()
+        key = (rule, ctx.identity, tuple(str(target[k]) if k in target else None for k in self._target_keys))
         hit = self._cache.get(key)
         if hit is not None:
             return hit
