@@ -1,15 +1,25 @@
 """The store conformance suite on S3Store against Ceph's radosgw, plus multipart specifics."""
 
 import asyncio
+import time
 import uuid
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
+from store_probes import CountingSource, Probe, finish
 
-from daguerre.stores.base import StoreUnavailable
+from daguerre.stores.base import StoreError, StoreUnavailable
 from daguerre.stores.s3 import MAX_PARTS, MiB, S3Store, part_size_for
-from daguerre.testing.store_suite import SourceFailed, StoreSuite, failing_source, make_bytes, source
+from daguerre.testing.store_suite import (
+    SourceFailed,
+    StoreSuite,
+    failing_source,
+    make_bytes,
+    sha256,
+    source,
+)
 
 pytestmark = pytest.mark.ceph
 
@@ -136,4 +146,131 @@ async def test_unreachable_endpoint_fails_check():
     s = S3Store("x", "http://127.0.0.1:9", "b", "a", "s", connect_timeout=1)
     with pytest.raises(StoreUnavailable):
         await asyncio.wait_for(s.check(), 30)
+    await s.close()
+
+
+# -- parts in flight ------------------------------------------------------------------------
+
+
+def probe_parts(store: S3Store, **kw) -> Probe:
+    """Wrap the store's real upload_part (the boto3 client's own method)."""
+    probe = Probe(store._client.upload_part, **kw)
+    store._client.upload_part = probe
+    return probe
+
+
+def internal_error() -> BaseException:
+    return botocore.exceptions.ClientError(
+        {
+            "Error": {"Code": "InternalError", "Message": "injected"},
+            "ResponseMetadata": {"HTTPStatusCode": 500},
+        },
+        "UploadPart",
+    )
+
+
+@pytest.mark.parametrize("announce", [True, False])
+async def test_parts_go_out_concurrently_with_bounded_memory(store, announce):
+    n_parts = store.parts_in_flight + 4
+    data = make_bytes(n_parts * PART + 777, seed=3)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_parts(store, gated=True)
+    src = CountingSource(data)
+    task = asyncio.create_task(store.put(key, src.__aiter__(), size=len(data) if announce else None))
+    try:
+        await probe.wait_active(store.parts_in_flight)
+        pulled = await src.settled()
+        # Held: parts_in_flight parts being sent, one full part waiting for a slot, and at most
+        # one source piece beyond it; nothing more is read from the client meanwhile.
+        assert probe.active == store.parts_in_flight
+        assert pulled <= (store.parts_in_flight + 1) * PART + src.piece
+        assert pulled >= store.parts_in_flight * PART
+    except BaseException:
+        await finish(task, probe)
+        raise
+    probe.gate.set()
+    stored = await task
+    assert stored.size == len(data)
+    assert probe.peak == store.parts_in_flight
+    assert probe.calls == n_parts + 1
+    assert (
+        store._client.head_object(Bucket=store.bucket, Key=key)["ETag"].strip('"').endswith(f"-{n_parts + 1}")
+    )
+    got = b"".join([c async for c in await store.open(key)])
+    assert sha256(got) == sha256(data)
+    await store.delete(key)
+
+
+@pytest.mark.parametrize("fail_call", [1, 3, 6])
+async def test_failed_part_aborts_the_upload(store, fail_call):
+    """One part fails on the server while others are in flight or done: the put fails, waits for
+    the parts still being sent, and aborts the upload (no parts left, no object)."""
+    data = make_bytes(7 * PART + 5, seed=4)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_parts(store, fail_call=fail_call, fault=internal_error)
+    with pytest.raises(StoreUnavailable, match="injected"):
+        await store.put(key, source(data), size=len(data))
+    assert probe.active == 0, "a part was still being sent after put() returned"
+    assert probe.finished == probe.calls
+    assert await store.list_uploads() == []
+    assert key not in await store.list_keys()
+
+
+async def test_upload_aborted_under_the_put(store, s3_bucket, ceph_cluster):
+    """A real server-side failure: the multipart upload is aborted by someone else while parts
+    are in flight; the put fails and leaves nothing."""
+    data = make_bytes(10 * PART, seed=5)
+    key = f"t-{uuid.uuid4()}"
+    other = make_store(ceph_cluster, s3_bucket)
+
+    async def sabotaged():
+        sent = 0
+        async for chunk in source(data):
+            sent += len(chunk)
+            if sent > 3 * PART and sent - len(chunk) <= 3 * PART:
+                await other.discard_partial(key)  # aborts our upload on the server
+            yield chunk
+
+    with pytest.raises(StoreError):
+        await store.put(key, sabotaged(), size=len(data))
+    await other.close()
+    assert await store.list_uploads() == []
+    assert key not in await store.list_keys()
+
+
+@pytest.mark.parametrize("announce", [True, False])
+async def test_cancel_waits_for_parts_in_flight_then_aborts(store, announce):
+    data = make_bytes(9 * PART, seed=6)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_parts(store, gated=True)
+    task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))
+    try:
+        await probe.wait_active(store.parts_in_flight)
+    except BaseException:
+        await finish(task, probe)
+        raise
+    t0 = time.monotonic()
+    probe.release_later(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The cancellation went on only after the parts' threads finished, then aborted the upload.
+    assert time.monotonic() - t0 >= 0.4
+    assert probe.active == 0
+    assert probe.finished == probe.calls == store.parts_in_flight
+    assert await store.list_uploads() == []
+    assert key not in await store.list_keys()
+
+
+async def test_one_part_in_flight_still_works(ceph_cluster, s3_bucket):
+    s = make_store(ceph_cluster, s3_bucket, part_size=PART, parts_in_flight=1)
+    probe = probe_parts(s)
+    data = make_bytes(3 * PART + 1, seed=8)
+    key = f"t-{uuid.uuid4()}"
+    await s.put(key, source(data), size=None)
+    assert probe.peak == 1
+    assert b"".join([c async for c in await s.open(key)]) == data
+    await s.delete(key)
+    with pytest.raises(ValueError):
+        make_store(ceph_cluster, s3_bucket, parts_in_flight=0)
     await s.close()

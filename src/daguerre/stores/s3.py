@@ -1,10 +1,12 @@
 """S3 store (AWS S3, Ceph radosgw, MinIO…): one object per key in one bucket, through boto3.
 
-A put streams: it buffers one part at a time (bounded memory). A source that ends before the
-first part is full becomes a single PUT; otherwise a multipart upload, whose part size is chosen
-from the announced size so that it stays under S3's 10,000 parts (never under 5 MiB); with an
-unknown size the part size doubles every 1,000 parts. Any failure or cancellation aborts the
-multipart upload (no orphan parts are billed) or deletes what a single PUT already wrote.
+A put streams with bounded memory: it fills one part while up to ``parts_in_flight`` (4) earlier
+parts are sent concurrently on worker threads, so it holds at most (parts_in_flight + 1) parts.
+A source that ends before the first part is full becomes a single PUT; otherwise a multipart
+upload, whose part size is chosen from the announced size so that it stays under S3's 10,000
+parts (never under 5 MiB); with an unknown size the part size doubles every 1,000 parts. Any
+failure or cancellation waits for the parts in flight, then aborts the multipart upload (no
+orphan parts are billed) or deletes what a single PUT already wrote.
 
 ``put`` refuses an existing key: it asks first (HEAD), and also sends ``If-None-Match: *`` with
 the final PUT / CompleteMultipartUpload, which servers that support conditional writes (AWS since
@@ -35,6 +37,7 @@ from daguerre.stores.base import (
     StoreSizeMismatch,
     StoreUnavailable,
 )
+from daguerre.stores.inflight import Window
 from daguerre.stores.threads import BlockingIO
 
 T = TypeVar("T")
@@ -46,6 +49,8 @@ MAX_PART = 5 * 1024 * MiB
 MAX_PARTS = 10_000
 DEFAULT_PART = 8 * MiB
 READ_CHUNK = 1 * MiB
+# Multipart parts sent at once by one put (each on its own worker thread and connection).
+PARTS_IN_FLIGHT = 4
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _NO_BUCKET = {"NoSuchBucket"}
@@ -104,6 +109,7 @@ class S3Store(Store):
         addressing_style: Literal["path", "virtual", "auto"] = "path",
         part_size: int | None = None,
         *,
+        parts_in_flight: int = PARTS_IN_FLIGHT,
         connect_timeout: float = 10,
         read_timeout: float = 60,
         io: BlockingIO | None = None,
@@ -115,6 +121,9 @@ class S3Store(Store):
         self.bucket = bucket
         self.region = region
         self.part_size = part_size
+        if parts_in_flight < 1:
+            raise ValueError(f"parts_in_flight must be at least 1, not {parts_in_flight}")
+        self.parts_in_flight = parts_in_flight
         # The suite sizes its tests around the part size.
         self.chunk_size = part_size or DEFAULT_PART
         self._io = io or BlockingIO()
@@ -184,11 +193,16 @@ class S3Store(Store):
         client, bucket = self._client, self.bucket
         upload_id: str | None = None
         wrote_object = False  # set inside the worker thread, so a cancelled wait still knows
-        parts: list[dict[str, Any]] = []
+        etags: dict[int, str] = {}
         part_no = 1
         limit = part_size_for(size, self.part_size, part_no)
-        buf = bytearray()
+        # The part being filled, as views of the source's chunks: joined once when it is sent.
+        pieces: list[memoryview] = []
+        filled = 0
         received = 0
+        # Memory: at most ``parts_in_flight`` parts being sent plus the one being filled, i.e.
+        # (parts_in_flight + 1) x part size per put (5 x 8 MiB = 40 MiB by default).
+        window = Window(self.parts_in_flight)
 
         def put_object(body: bytes) -> None:
             nonlocal wrote_object
@@ -197,6 +211,7 @@ class S3Store(Store):
 
         def complete() -> None:
             nonlocal wrote_object
+            parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
             client.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}, IfNoneMatch="*"
             )
@@ -207,19 +222,28 @@ class S3Store(Store):
             nonlocal upload_id
             upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
 
+        async def upload_part(number: int, body: bytes) -> None:
+            answer = await self._call(
+                client.upload_part, Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+            etags[number] = answer["ETag"]
+
+        def take_buffer() -> bytes:
+            nonlocal filled
+            body = b"".join(pieces)
+            pieces.clear()
+            filled = 0
+            return body
+
         async def send_part() -> None:
-            nonlocal upload_id, part_no, limit
+            # Parts go out concurrently (up to parts_in_flight); the source is still read in order.
+            nonlocal part_no, limit
             if upload_id is None:
                 await self._call(create_upload)
-            body = bytes(buf)
-            buf.clear()
-            answer = await self._call(
-                client.upload_part, Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=part_no, Body=body
-            )
-            parts.append({"PartNumber": part_no, "ETag": answer["ETag"]})
-            part_no += 1
             if part_no > MAX_PARTS:
                 raise StoreError(f"object {key} needs more than {MAX_PARTS} parts")
+            await window.submit(upload_part, part_no, take_buffer())
+            part_no += 1
             limit = part_size_for(size, self.part_size, part_no)
 
         try:
@@ -231,25 +255,30 @@ class S3Store(Store):
                     raise StoreSizeMismatch(size, received)
                 view = memoryview(chunk)
                 while view:
-                    take = limit - len(buf)
-                    buf += view[:take]
+                    take = limit - filled
+                    piece = view[:take]
+                    pieces.append(piece)
+                    filled += len(piece)
                     view = view[take:]
                     # Keep a full buffer until more data shows up: if the source ends now, a
                     # single PUT (no multipart) or a last part of this size is what we want.
-                    if len(buf) == limit and view:
+                    if filled == limit and view:
                         await send_part()
-                if len(buf) == limit and size is not None and received < size:
+                if filled == limit and size is not None and received < size:
                     await send_part()
             if size is not None and received != size:
                 raise StoreSizeMismatch(size, received)
             if upload_id is None:
-                await self._call(put_object, bytes(buf))
+                await self._call(put_object, take_buffer())
             else:
-                if buf or not parts:
+                if filled or part_no == 1:
                     await send_part()
+                await window.drain()
                 await self._call(complete)
         except BaseException as exc:
-            # Includes cancellation (client gone). Abort the upload: no orphan parts.
+            # Includes cancellation (client gone). Wait for the parts still being sent (their
+            # threads cannot be stopped), then abort the upload: no orphan parts.
+            await window.abandon()
             if upload_id is not None:
                 await self._cleanup(client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id)
             if wrote_object:
