@@ -1,11 +1,14 @@
 """The store conformance suite on RbdStore against a real single-node Ceph, plus clones."""
 
+import asyncio
 import hashlib
+import time
 import uuid
 
 import pytest
+from store_probes import CountingSource, Probe, finish
 
-from daguerre.stores.base import StoreInUse, StoreNotFound
+from daguerre.stores.base import StoreError, StoreInUse, StoreNotFound
 from daguerre.stores.rbd import RbdStore, load_bindings
 from daguerre.testing.store_suite import StoreSuite, make_bytes, source
 
@@ -140,3 +143,140 @@ async def test_unreachable_cluster_fails_check(ceph_cluster, tmp_path):
     with pytest.raises(StoreUnavailable, match="cannot reach ceph"):
         await s.check()
     await s.close()
+
+
+# -- writes and reads in flight ---------------------------------------------------------------
+
+
+def probe_writes(store: RbdStore, **kw) -> Probe:
+    probe = Probe(store._write, **kw)
+    store._write = probe
+    return probe
+
+
+def io_error() -> BaseException:
+    _, rbd = load_bindings()
+    return rbd.IOError("injected write failure")
+
+
+async def assert_nothing_left(store: RbdStore, key: str) -> None:
+    assert key not in await store.list_keys()
+    assert await store.list_partials() == []
+
+
+@pytest.mark.parametrize("announce", [True, False])
+async def test_writes_overlap_with_bounded_memory(store, announce):
+    n_chunks = store.writes_in_flight + 4
+    data = make_bytes(n_chunks * CHUNK + 4321, seed=11)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_writes(store, gated=True)
+    src = CountingSource(data)
+    task = asyncio.create_task(store.put(key, src.__aiter__(), size=len(data) if announce else None))
+    try:
+        await probe.wait_active(store.writes_in_flight)
+        pulled = await src.settled()
+        # Held: writes_in_flight chunks being written and the one being filled (plus one source
+        # piece); nothing more is read from the client meanwhile.
+        assert probe.active == store.writes_in_flight
+        assert store.writes_in_flight * CHUNK <= pulled <= (store.writes_in_flight + 1) * CHUNK + src.piece
+    except BaseException:
+        await finish(task, probe)
+        raise
+    probe.gate.set()
+    stored = await task
+    assert stored.size == len(data)
+    assert probe.peak == store.writes_in_flight
+    assert probe.calls == n_chunks + 1
+    assert await store.stat(key) == len(data)  # an unknown size grew, then was set exactly
+    got = b"".join([c async for c in await store.open(key)])
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(data).hexdigest()
+    await store.delete(key)
+
+
+@pytest.mark.parametrize("fail_call", [1, 3, 7])
+@pytest.mark.parametrize("announce", [True, False])
+async def test_failed_write_removes_the_image(store, fail_call, announce):
+    data = make_bytes(8 * CHUNK + 3, seed=12)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_writes(store, fail_call=fail_call, fault=io_error)
+    with pytest.raises(StoreError, match="injected"):
+        await store.put(key, source(data), size=len(data) if announce else None)
+    assert probe.active == 0, "a write was still running after put() returned"
+    assert probe.finished == probe.calls
+    await assert_nothing_left(store, key)
+
+
+@pytest.mark.parametrize("announce", [True, False])
+async def test_cancel_waits_for_writes_in_flight_then_removes(store, announce):
+    data = make_bytes(9 * CHUNK, seed=13)
+    key = f"t-{uuid.uuid4()}"
+    probe = probe_writes(store, gated=True)
+    task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))
+    try:
+        await probe.wait_active(store.writes_in_flight)
+    except BaseException:
+        await finish(task, probe)
+        raise
+    t0 = time.monotonic()
+    probe.release_later(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # The image was closed and removed only after its writes finished.
+    assert time.monotonic() - t0 >= 0.4
+    assert probe.active == 0
+    assert probe.finished == probe.calls == store.writes_in_flight
+    await assert_nothing_left(store, key)
+
+
+async def test_read_ahead_is_bounded_and_bytes_round_trip(store):
+    data = make_bytes(10 * CHUNK + 99, seed=14)
+    key = f"t-{uuid.uuid4()}"
+    await store.put(key, source(data), size=len(data))
+    probe = Probe(store._read, gated=True)
+    store._read = probe
+    reader = await store.open(key)
+    chunks = reader.__aiter__()
+    first = asyncio.ensure_future(chunks.__anext__())
+    try:
+        await probe.wait_active(store.read_ahead)
+        await asyncio.sleep(0.3)
+        assert probe.active == store.read_ahead  # no more reads than read_ahead in memory
+    except BaseException:
+        await finish(first, probe)
+        await chunks.aclose()
+        raise
+    probe.gate.set()
+    got = [await first] + [c async for c in chunks]
+    assert probe.peak == store.read_ahead
+    assert all(len(c) <= CHUNK for c in got)
+    assert hashlib.sha256(b"".join(got)).hexdigest() == hashlib.sha256(data).hexdigest()
+    # Ranged, across object boundaries.
+    start, end = CHUNK - 5, 3 * CHUNK + 7
+    part = b"".join([c async for c in await store.open(key, (start, end))])
+    assert part == data[start:end]
+    await store.delete(key)
+
+
+async def test_abandoned_read_waits_for_reads_in_flight(store):
+    data = make_bytes(8 * CHUNK, seed=15)
+    key = f"t-{uuid.uuid4()}"
+    await store.put(key, source(data), size=len(data))
+    probe = Probe(store._read, gated=True)
+    store._read = probe
+    reader = await store.open(key)
+    chunks = reader.__aiter__()
+    first = asyncio.ensure_future(chunks.__anext__())
+    try:
+        await probe.wait_active(store.read_ahead)
+    except BaseException:
+        await finish(first, probe)
+        await chunks.aclose()
+        raise
+    probe.release_later(0.3)
+    first.cancel()  # the client went away while reads were in flight
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await chunks.aclose()
+    assert probe.active == 0  # the image was closed only after its reads finished
+    await store.delete(key)

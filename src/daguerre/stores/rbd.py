@@ -2,9 +2,10 @@
 
 A put creates the image ``<key>`` (RBD's create is exclusive: of two racing puts on one key
 exactly one wins), at the announced size or growing as data arrives when the size is unknown,
-writes it in object-size chunks, then creates and protects the snapshot ``snap``. Reads, ``stat``
-and ``delete`` go through that snapshot, so an image without it (a put in flight) is not an
-object yet: they say StoreNotFound. Any failure or cancellation removes the partial image
+writes it in object-size chunks (a few in flight on worker threads while the next ones arrive,
+so memory stays at ``writes_in_flight + 1`` chunks), then creates and protects the snapshot
+``snap``. Reads, ``stat`` and ``delete`` go through that snapshot, so an image without it (a put
+in flight) is not an object yet: they say StoreNotFound. Any failure or cancellation removes the partial image
 (snapshot first). A crash can leave an image without its snapshot: ``reap_orphans()``
 (start-up only) removes such images.
 
@@ -45,6 +46,7 @@ from daguerre.stores.base import (
     StoreSizeMismatch,
     StoreUnavailable,
 )
+from daguerre.stores.inflight import Window, settle
 from daguerre.stores.threads import BlockingIO
 
 T = TypeVar("T")
@@ -102,7 +104,14 @@ def _chunk_order(chunk_size: int) -> int:
     return order
 
 
-READ_AHEAD = 2
+# Reads in flight while a download streams (each one object, chunk_size bytes).
+READ_AHEAD = 4
+# Writes in flight while an upload receives (each one object, chunk_size bytes).
+WRITES_IN_FLIGHT = 4
+# An image of unknown size starts at this many chunks and grows by doubling, by at most
+# GROW_MAX at a time (thin: the size costs nothing); it is cut to the bytes received at the end.
+GROW_MIN_CHUNKS = 8
+GROW_MAX = 1024 * 1024 * 1024
 
 
 class RbdReader(ObjectReader):
@@ -114,27 +123,33 @@ class RbdReader(ObjectReader):
         self.end = end
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        # Read ahead: keep the next object's read in flight while this one goes to the client
-        # (librbd serves concurrent reads on one handle); at most READ_AHEAD chunks in memory.
+        # Read ahead: keep the next objects' reads in flight while this one goes to the client
+        # (librbd serves concurrent reads on one handle). Memory: read_ahead chunks read or
+        # being read plus the one the consumer is sending, (read_ahead + 1) x chunk_size per
+        # reader (5 x 8 MiB = 40 MiB by default).
         pos = self.start
         pending: collections.deque[tuple[int, int, asyncio.Future]] = collections.deque()
         try:
             while pos < self.end or pending:
-                while pos < self.end and len(pending) < READ_AHEAD:
+                while pos < self.end and len(pending) < self._store.read_ahead:
                     n = min(self._store.chunk_size - pos % self._store.chunk_size, self.end - pos)
                     pending.append(
-                        (pos, n, asyncio.ensure_future(self._store._call(self._image.read, pos, n)))
+                        (
+                            pos,
+                            n,
+                            asyncio.ensure_future(self._store._call(self._store._read, self._image, pos, n)),
+                        )
                     )
                     pos += n
-                at, n, fut = pending.popleft()
-                data = await fut
+                at, n, fut = pending[0]
+                data = await fut  # still in pending: a cancelled wait is waited for below
+                pending.popleft()
                 if len(data) != n:
                     raise StoreError(f"short read from rbd image at {at}: {len(data)} of {n} bytes")
                 yield data
         finally:
-            for _, _, fut in pending:
-                fut.cancel()
-            await asyncio.gather(*(fut for _, _, fut in pending), return_exceptions=True)
+            # Reads still running finish before the image is closed under them.
+            await settle(fut for _, _, fut in pending)
             await self.aclose()
 
     async def aclose(self) -> None:
@@ -159,6 +174,8 @@ class RbdStore(Store):
         keyring: str | None = None,
         chunk_size: int | None = None,
         *,
+        writes_in_flight: int = WRITES_IN_FLIGHT,
+        read_ahead: int = READ_AHEAD,
         connect_timeout: int = 10,
         io: BlockingIO | None = None,
     ):
@@ -169,6 +186,10 @@ class RbdStore(Store):
         self.keyring = keyring
         self.chunk_size = chunk_size or DEFAULT_CHUNK_SIZE
         self.order = _chunk_order(self.chunk_size)
+        if writes_in_flight < 1 or read_ahead < 1:
+            raise ValueError("writes_in_flight and read_ahead must be at least 1")
+        self.writes_in_flight = writes_in_flight
+        self.read_ahead = read_ahead
         self.connect_timeout = connect_timeout
         self._io = io or BlockingIO()
         self._rados, self._rbd = load_bindings()
@@ -227,6 +248,13 @@ class RbdStore(Store):
             return StoreUnavailable(f"store {self.id}: {exc}")
         return StoreError(f"store {self.id}: {exc}")
 
+    # The data path's two blocking calls (one seam each, for the tests' instrumentation).
+    def _write(self, image: Any, data: bytes, offset: int) -> None:
+        image.write(data, offset)
+
+    def _read(self, image: Any, offset: int, length: int) -> bytes:
+        return image.read(offset, length)
+
     async def _cleanup(self, fn: Callable[..., Any], *args: Any) -> None:
         """Best-effort cleanup that must finish even when the caller is being cancelled."""
         try:
@@ -265,46 +293,66 @@ class RbdStore(Store):
             created = True
             image = rbd.Image(ioctx, key)
 
-        written = 0
+        written = 0  # bytes handed to writes so far: the offset of the next write
+        # Memory: at most ``writes_in_flight`` chunks being written plus the one being filled,
+        # i.e. (writes_in_flight + 1) x chunk_size per put (5 x 8 MiB = 40 MiB by default).
+        window = Window(self.writes_in_flight)
         try:
             await self._call(create)
             capacity = size or 0
-            buf = bytearray()
+            # The chunk being filled, as views of the source's pieces: joined once when written.
+            pieces: list[memoryview] = []
+            filled = 0
 
             async def flush() -> None:
-                nonlocal written, capacity
-                data = bytes(buf)
-                buf.clear()
+                nonlocal written, capacity, filled
+                data = b"".join(pieces)
+                pieces.clear()
+                filled = 0
                 end = written + len(data)
-                if end > capacity:  # size unknown: grow as data arrives
-                    await self._call(image.resize, end)
-                    capacity = end
-                await self._call(image.write, data, written)
+                if end > capacity:
+                    # Size unknown: grow as data arrives, geometrically (few resizes; the final
+                    # size is set at the end), and never under writes still in flight.
+                    await window.drain()
+                    grown = max(
+                        end, GROW_MIN_CHUNKS * self.chunk_size, min(2 * capacity, capacity + GROW_MAX)
+                    )
+                    await self._call(image.resize, grown)
+                    capacity = grown
+                # The write runs on a worker thread while the next chunk is received.
+                await window.submit(self._call, self._write, image, data, written)
                 written = end
 
             async for chunk in chunks:
                 if not chunk:
                     continue
-                if size is not None and written + len(buf) + len(chunk) > size:
-                    raise StoreSizeMismatch(size, written + len(buf) + len(chunk))
+                if size is not None and written + filled + len(chunk) > size:
+                    raise StoreSizeMismatch(size, written + filled + len(chunk))
                 view = memoryview(chunk)
                 while view:
-                    take = self.chunk_size - len(buf)
-                    buf += view[:take]
-                    view = view[take:]
-                    if len(buf) == self.chunk_size:
+                    piece = view[: self.chunk_size - filled]
+                    pieces.append(piece)
+                    filled += len(piece)
+                    view = view[len(piece) :]
+                    if filled == self.chunk_size:
                         await flush()
-            if buf:
+            if filled:
                 await flush()
+            await window.drain()
             if size is not None and written != size:
                 raise StoreSizeMismatch(size, written)
+            if capacity != written:
+                await self._call(image.resize, written)
             await self._call(image.flush)
             await self._call(image.create_snap, SNAP)
             await self._call(image.protect_snap, SNAP)
             await self._call(image.close)
             image = None
         except BaseException:
-            # Includes cancellation (client gone): the partial image goes, snapshot first.
+            # Includes cancellation (client gone): the writes still running finish first (an
+            # image closed under a write crashes the process), then the partial image goes,
+            # snapshot first.
+            await window.abandon()
             if image is not None:
                 await self._cleanup(image.close)
             if created:
