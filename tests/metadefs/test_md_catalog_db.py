@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from alembic.migration import MigrationContext
 import daguerre.db.metadef_schema  # noqa: F401 - registers the metadef tables on the shared metadata
 from daguerre.context import Identity, RequestContext
 from daguerre.db import metadefs as repo
-from daguerre.db.database import Database
+from daguerre.db.database import Database, head_revision
 from daguerre.db.schema import metadata
 from daguerre.domain.errors import Conflict, Forbidden, NotFound
 from daguerre.metadefs import CATALOG_DIR, load_catalog, load_into, read_catalog
@@ -195,7 +196,11 @@ async def _tables(db: Database) -> set[str]:
 
 def _metadef_diffs(sync_conn: sa.Connection) -> list:
     ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})
-    diffs = compare_metadata(ctx, metadata)
+    with warnings.catch_warnings():
+        # SQLite's reflection cannot read the images table's expression index; not ours to check.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+        warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+        diffs = compare_metadata(ctx, metadata)
 
     def table_of(diff: object) -> str | None:
         item = diff[0] if isinstance(diff, list) else diff
@@ -223,7 +228,7 @@ async def _check_down_up(db: Database) -> None:
     tables = await _tables(db)
     assert not (METADEF_TABLES & tables) and "images" in tables
     await db.upgrade("head")
-    assert await db.current_revision() == "0002"
+    assert await db.current_revision() == head_revision()
     assert METADEF_TABLES <= await _tables(db)
     await load_into(db)
     assert (await _counts(db))["metadef_namespaces"] == len(read_catalog()[1])

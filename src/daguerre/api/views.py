@@ -14,7 +14,10 @@ from daguerre.runtime import Runtime
 def isotime(when: dt.datetime | None) -> str | None:
     if when is None:
         return None
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    # isoformat is several times cheaper than strftime, and a list page formats 50 of these.
+    return when.replace(microsecond=0).isoformat() + "Z"
 
 
 def image_view(rt: Runtime, image: Image) -> dict:

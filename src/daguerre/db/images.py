@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.db.schema import image_locations, image_members, image_properties, image_tags, images
@@ -25,14 +27,17 @@ def utcnow() -> dt.datetime:
 
 
 def _row_to_image(row: sa.Row) -> Image:
-    m = row._mapping
-    return Image(**{name: m[name] for name in _COLUMNS})
+    # Rows come from _SELECT, whose columns are _COLUMNS in order.
+    return Image(**dict(zip(_COLUMNS, row, strict=True)))
 
 
 # Hot statements are built once with bind parameters: building a statement and computing its
 # cache key costs more than SQLite takes to run it, and a prebuilt statement memoises its key.
 _ONE = sa.bindparam("image_id")
-_MANY = sa.bindparam("image_ids", expanding=True)
+# Many ids travel as one parameter (a JSON array on SQLite, an array on PostgreSQL): an expanding
+# IN list would be re-rendered into the SQL text on every execution.
+_MANY_SQLITE = sa.select(sa.func.json_each(sa.bindparam("image_ids_json")).table_valued("value").c.value)
+_MANY_PG = sa.any_(sa.bindparam("image_ids", type_=postgresql.ARRAY(sa.String)))
 
 
 def _children(match_props: sa.ColumnElement[bool], match_tags: sa.ColumnElement[bool]) -> sa.CompoundSelect:
@@ -64,9 +69,17 @@ def _locations(match: sa.ColumnElement[bool]) -> sa.Select:
 
 
 _CHILDREN_ONE = _children(image_properties.c.image_id == _ONE, image_tags.c.image_id == _ONE)
-_CHILDREN_MANY = _children(image_properties.c.image_id.in_(_MANY), image_tags.c.image_id.in_(_MANY))
 _LOCATIONS_ONE = _locations(image_locations.c.image_id == _ONE)
-_LOCATIONS_MANY = _locations(image_locations.c.image_id.in_(_MANY))
+_MANY = {
+    "sqlite": (
+        _children(image_properties.c.image_id.in_(_MANY_SQLITE), image_tags.c.image_id.in_(_MANY_SQLITE)),
+        _locations(image_locations.c.image_id.in_(_MANY_SQLITE)),
+    ),
+    "postgresql": (
+        _children(image_properties.c.image_id == _MANY_PG, image_tags.c.image_id == _MANY_PG),
+        _locations(image_locations.c.image_id == _MANY_PG),
+    ),
+}
 _GET_ANY = _SELECT.where(images.c.id == _ONE)
 _GET = _GET_ANY.where(images.c.deleted.is_(False))
 _GET_FOR_UPDATE = _GET.with_for_update()
@@ -80,9 +93,12 @@ async def _attach(conn: AsyncConnection, found: Sequence[Image]) -> None:
     if len(found) == 1:
         params: dict = {"image_id": found[0].id}
         children, locations = _CHILDREN_ONE, _LOCATIONS_ONE
+    elif conn.dialect.name == "sqlite":
+        params = {"image_ids_json": json.dumps(list(by_id))}
+        children, locations = _MANY["sqlite"]
     else:
         params = {"image_ids": list(by_id)}
-        children, locations = _CHILDREN_MANY, _LOCATIONS_MANY
+        children, locations = _MANY["postgresql"]
     for image_id, name, value, kind in await conn.execute(children, params):
         if kind == "p":
             by_id[image_id].properties[name] = value
@@ -266,11 +282,13 @@ async def storage_used(conn: AsyncConnection, owner: str) -> int:
 
 SORT_KEYS = ("name", "status", "container_format", "disk_format", "size", "id", "created_at", "updated_at")
 # NULLs sort differently on SQLite and PostgreSQL; sort on a non-null stand-in so pages agree.
+# The fallbacks are SQL literals, not bound parameters: an ORDER BY coalesce(name, ?) does not
+# match the index on coalesce(name, '') and the database would sort every match instead.
 _SORT_EXPR = {
-    "name": sa.func.coalesce(images.c.name, ""),
-    "container_format": sa.func.coalesce(images.c.container_format, ""),
-    "disk_format": sa.func.coalesce(images.c.disk_format, ""),
-    "size": sa.func.coalesce(images.c.size, -1),
+    "name": sa.func.coalesce(images.c.name, sa.literal_column("''")),
+    "container_format": sa.func.coalesce(images.c.container_format, sa.literal_column("''")),
+    "disk_format": sa.func.coalesce(images.c.disk_format, sa.literal_column("''")),
+    "size": sa.func.coalesce(images.c.size, sa.literal_column("-1")),
 }
 
 
@@ -379,7 +397,7 @@ async def list_images(conn: AsyncConnection, q: ListQuery) -> list[Image]:
         .order_by(*(e.asc() if d == "asc" else e.desc() for e, d in exprs))
         .limit(q.limit)
     )
-    found = [_row_to_image(r) for r in await conn.execute(query)]
+    found = [_row_to_image(r) for r in (await conn.execute(query)).all()]
     await _attach(conn, found)
     return found
 

@@ -43,6 +43,8 @@ images = sa.Table(
     sa.Index("ix_images_owner", "owner"),
     sa.Index("ix_images_status", "status"),
     sa.Index("ix_images_name", "name"),
+    # Name-sorted lists walk this in order (the sort expression is coalesce(name, '')).
+    sa.Index("ix_images_name_sort", "deleted", sa.func.coalesce(sa.column("name"), ""), "created_at", "id"),
     sa.Index("ix_images_checksum", "checksum"),
     sa.Index("ix_images_visibility", "visibility"),
 )
