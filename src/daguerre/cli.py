@@ -24,6 +24,33 @@ def _logging(level: str) -> None:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")  # fmt: skip
 
 
+# uvicorn stops reading a connection once 64 KiB of request body wait for the application, so
+# an upload arrives in 64 KiB pieces with a pause and resume of the socket between each. Letting
+# a chunk's worth (1 MiB) accumulate raised the rate at which one process takes in a body from
+# 1.1 to 1.9 GB/s here (a sink app, curl over loopback), and our 1 MiB chunks then arrive whole.
+# Memory per connection stays bounded at about this much plus one socket read.
+UVICORN_BODY_BUFFER = 1024 * 1024
+
+
+# Upload hashing runs on threads that must take the GIL back after every chunk, while the loop
+# thread, busy receiving, holds it; by default a waiting thread forces a hand-over only after
+# 5 ms, longer than hashing a chunk takes (~1.2 ms for md5 of 1 MiB). 0.5 ms keeps the hashers
+# fed; catalog requests, which run without threads, are unaffected.
+GIL_SWITCH_INTERVAL = 0.0005
+
+
+def _tune_threads() -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+
+
+def _tune_uvicorn() -> None:
+    from uvicorn.protocols.http import h11_impl, httptools_impl
+
+    for module in (httptools_impl, h11_impl):
+        if isinstance(getattr(module, "HIGH_WATER_LIMIT", None), int):
+            module.HIGH_WATER_LIMIT = UVICORN_BODY_BUFFER
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -34,6 +61,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port or settings.DEFAULT.bind_port
     check_bind(settings, host)
     app = build_app(settings, workers=args.workers)
+    _tune_uvicorn()
+    _tune_threads()
     uvicorn.run(app, host=host, port=port, log_level=args.log_level.lower(), access_log=False,
                 timeout_keep_alive=30, lifespan="on")  # fmt: skip
     return 0
@@ -44,6 +73,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from daguerre.jobs.runner import worker_loop
 
     settings = _settings(args)
+    _tune_threads()
 
     async def main() -> None:
         rt = build_runtime(settings)
