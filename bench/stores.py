@@ -10,6 +10,9 @@ ports is not disturbed), measures in the same run:
   download of the same file straight to RGW (8 MiB parts, 4 threads) in a separate process;
 - Daguerre with `enabled_backends = ceph:rbd, objects:s3`: `curl -T` PUT /file of the image
   into each store (`X-Image-Meta-Store`), GET /file back, each repeat deleted at once;
+- the stores alone (not judged): `RbdStore`/`S3Store` as the server configures them, driven
+  straight from memory in 1 MiB chunks in a separate process running the server's source (no
+  HTTP, no hashing), put then read back, to tell the stores' own speed from the server's;
 
 each repeat measures every raw limit and then Daguerre (both under the same machine load), and
 tears the cluster down at the end (unless --keep-ceph). Everything it creates (RBD images,
@@ -17,6 +20,7 @@ bench objects, S3 objects and the bucket) is deleted, and the pool and bucket ar
 Memory: memstore holds data in RAM; at most about two copies of the image exist at a time.
 
     .venv/bin/python bench/stores.py s3raw FACTS BUCKET FILE REPEATS   # (internal) the S3 raw client
+    .venv/bin/python bench/stores.py direct FACTS BUCKET SIZE REPEATS  # (internal) the stores alone
 """
 
 from __future__ import annotations
@@ -249,6 +253,78 @@ def s3_raw(ceph: Ceph, bucket: str, path: Path, repeats: int, timeout: float) ->
     return d["upload"], d["download"]
 
 
+def direct_main(facts_path: str, bucket: str, size: str, repeats: str) -> int:
+    """(internal, its own process, daguerre from the server's source) Daguerre's RbdStore and
+    S3Store driven straight, as the server configures them: put ``size`` bytes from memory in
+    1 MiB chunks (what the server's upload pipeline hands a store), then read it back; no HTTP,
+    no hashing. Each object deleted after. Prints JSON."""
+    import asyncio
+
+    from daguerre.stores.rbd import RbdStore
+    from daguerre.stores.s3 import S3Store
+
+    facts = json.loads(Path(facts_path).read_text())
+    n, block = int(size), os.urandom(16 * MiB)
+
+    async def chunks():
+        for pos in range(0, n, MiB):
+            off = pos % len(block)
+            yield block[off : off + min(MiB, n - pos)]
+
+    async def main() -> dict:
+        s3 = facts["s3"]
+        stores = {
+            "rbd": RbdStore(
+                "ceph", facts["pool"], facts["conf"], user=facts["user"], keyring=facts["keyring"]
+            ),
+            "s3": S3Store("objects", s3["endpoint_url"], bucket, s3["access_key"], s3["secret_key"]),
+        }
+        out: dict = {f"{k}_{d}": [] for k in stores for d in ("upload", "download")}
+        try:
+            for _ in range(int(repeats)):
+                for kind, store in stores.items():
+                    key = f"bench-direct-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                    t0 = time.perf_counter()
+                    await store.put(key, chunks(), size=n)
+                    out[f"{kind}_upload"].append(n / (time.perf_counter() - t0) / 1e6)
+                    try:
+                        t0, got = time.perf_counter(), 0
+                        async for c in await store.open(key):
+                            got += len(c)
+                        if got != n:
+                            raise RuntimeError(f"{kind}: read {got} of {n} bytes")
+                        out[f"{kind}_download"].append(n / (time.perf_counter() - t0) / 1e6)
+                    finally:
+                        await store.delete(key)
+        finally:
+            for store in stores.values():
+                await store.close()
+        return out
+
+    print(json.dumps(asyncio.run(main())))
+    return 0
+
+
+def store_direct(run, ceph: Ceph, bucket: str, size: int, timeout: float) -> dict:  # noqa: ANN001
+    facts = run.work / f"stores-direct-{os.getpid()}.json"
+    facts.write_text(json.dumps(ceph.facts))
+    env = {**os.environ, **run.server_env}  # the server's daguerre (a --snapshot's src/)
+    try:
+        r = subprocess.run(
+            [sys.executable, str(Path(__file__)), "direct", str(facts), bucket, str(size), "1"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=env,
+        )
+    finally:
+        facts.unlink(missing_ok=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"store-direct client: {r.stderr[-1500:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 # -------------------------------------------------------------------- Daguerre
 
 
@@ -349,6 +425,9 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
                         w, r_ = s3_raw(ceph, bucket, path, 1, timeout)
                         raw["s3_raw_upload"] += w
                         raw["s3_raw_download"] += r_
+                        ceph.gc()
+                        for k, v in store_direct(run, ceph, bucket, size, 2 * timeout).items():
+                            raw[f"direct_{k}"] += v
                         ceph.gc()
                         raw["stores_hash"].append(limits.hash_md5_sha512_parallel(buf))
                         for kind, store in [*STORE_IDS.items(), ("local", "local")]:
@@ -452,6 +531,15 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
         section=sec,
     )
     run.limit("s3_curl_get", f"curl GET {lab} from RGW, one stream", "MB/s", raw["s3_curl_get"], section=sec)
+    for kind, what in (("rbd", "RbdStore"), ("s3", "S3Store")):
+        for d, call in (("upload", "put"), ("download", "open+read")):
+            run.limit(
+                f"direct_{kind}_{d}",
+                f"{what}.{call} {lab} straight (no HTTP, no hashing)",
+                "MB/s",
+                raw[f"direct_{kind}_{d}"],
+                section=sec,
+            )
     for kind in STORE_IDS:
         for d, verb in (("upload", "PUT"), ("download", "GET")):
             run.figure(
@@ -541,6 +629,11 @@ def docs_section(res: dict, json_rel: str) -> str:
         "",
         report._md_table(["figure", "value (median)", "ceiling (median)", "ratio"], ceiling_rows(F, L)),
         "",
+        "The stores alone (`RbdStore`/`S3Store` driven straight from memory in 1 MiB chunks, in a "
+        "separate process with the server's source: no HTTP, no hashing) beside the raw limits:",
+        "",
+        report._md_table(["store alone", "value (median)", "raw limit (median)", "ratio"], direct_rows(L)),
+        "",
         "How to read it: every upload goes through the server's md5 ‖ sha512 (Glance's `checksum` "
         "and `os_hash_value`) and the server's own request path, whose rate the local file store "
         "shows; an upload into a Ceph store cannot beat that whatever Ceph does. The "
@@ -568,10 +661,17 @@ def docs_section(res: dict, json_rel: str) -> str:
 
 
 CEILINGS = {  # figure role -> the one-stream ceilings it is shown beside
-    "rbd_upload": ["local_upload", "stores_hash", "rbd_write_t1"],
-    "rbd_download": ["local_download", "rbd_read_t1"],
-    "s3_upload": ["local_upload", "stores_hash", "s3_curl_put"],
-    "s3_download": ["local_download", "s3_curl_get"],
+    "rbd_upload": ["local_upload", "stores_hash", "rbd_write_t1", "direct_rbd_upload"],
+    "rbd_download": ["local_download", "rbd_read_t1", "direct_rbd_download"],
+    "s3_upload": ["local_upload", "stores_hash", "s3_curl_put", "direct_s3_upload"],
+    "s3_download": ["local_download", "s3_curl_get", "direct_s3_download"],
+}
+# the store alone (no HTTP, no hashing) beside the raw limit the PUT/GET /file is judged against
+DIRECT = {
+    "direct_rbd_upload": "rbd_write",
+    "direct_rbd_download": "rbd_read",
+    "direct_s3_upload": "s3_raw_upload",
+    "direct_s3_download": "s3_raw_download",
 }
 
 
@@ -586,6 +686,24 @@ def ceiling_rows(F: dict, L: dict) -> list[list[str]]:
                 out.append(
                     [f["label"], f"{report.fmt(v)} MB/s", f"{L[k]['label']}: {report.fmt(c)}", f"{v / c:.2f}"]
                 )
+    return out
+
+
+def direct_rows(L: dict) -> list[list[str]]:
+    import report
+
+    out = []
+    for k, raw in DIRECT.items():
+        v, c = report._med(L.get(k)), report._med(L.get(raw))
+        if v is not None and c:
+            out.append(
+                [
+                    L[k]["label"],
+                    f"{report.fmt(v)} MB/s",
+                    f"{L[raw]['label']}: {report.fmt(c)}",
+                    f"{v / c:.2f}",
+                ]
+            )
     return out
 
 
@@ -604,10 +722,16 @@ RAW_KEYS = [
     "stores_hash",
     "local_upload",
     "local_download",
+    "direct_rbd_upload",
+    "direct_rbd_download",
+    "direct_s3_upload",
+    "direct_s3_download",
 ]
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 6 and sys.argv[1] == "s3raw":
         sys.exit(s3raw_main(*sys.argv[2:]))
+    if len(sys.argv) == 6 and sys.argv[1] == "direct":
+        sys.exit(direct_main(*sys.argv[2:]))
     sys.exit(__doc__)
