@@ -81,9 +81,12 @@ class Database:
             self.reader = _sqlite_engine(url, writer=False, pool_size=4)
             self.writer = _sqlite_engine(url, writer=True, pool_size=1)
         else:
-            self.reader = self.writer = create_async_engine(
+            self.writer = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+            # Reads run without BEGIN/COMMIT: under READ COMMITTED every statement takes its own
+            # snapshot anyway, so the transaction bought no consistency, only two round trips.
+            self.reader = self.writer.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def dialect(self) -> str:
@@ -151,9 +154,9 @@ class Database:
                 log.exception("SQLite checkpoint of %s failed; retrying", self._path)
 
     async def dispose(self) -> None:
-        await self.reader.dispose()
-        if self.writer is not self.reader:
-            await self.writer.dispose()
+        await self.writer.dispose()
+        if self.is_sqlite:
+            await self.reader.dispose()
 
     # --- migrations -----------------------------------------------------------------------
     def alembic_config(self):  # noqa: ANN201

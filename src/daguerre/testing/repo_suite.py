@@ -49,6 +49,35 @@ class RepoSuite:
         assert got.locations[0].metadata == {"k": "v"} and got.status == QUEUED
         assert abs((got.created_at - image.created_at).total_seconds()) < 1
 
+    async def test_children_in_one_read(self, db: Database) -> None:
+        """Properties, tags and locations come back complete, locations in insertion order
+        (they are aggregated in the database, which does not promise an order), on get and on
+        every image of a list page; an image without children has empty ones."""
+        with_children = make_image(
+            name="full", tags=["b", "a", "c"], properties={f"k{i}": f"v{i}" for i in range(5)}
+        )
+        bare = make_image(name="bare")
+        stores = ["zeta", "alpha", "mid", "beta", "omega"]
+        async with db.write() as conn:
+            await repo.insert(conn, with_children)
+            await repo.insert(conn, bare)
+            for n, store in enumerate(stores):
+                await repo.add_location(
+                    conn, with_children.id, Location(store, f"key{n}", f"s3://{store}/{n}", metadata={"n": n})
+                )
+        async with db.read() as conn:
+            got = await repo.get(conn, with_children.id)
+            empty = await repo.get(conn, bare.id)
+            page = await repo.list_images(conn, ListQuery(caller_project="p1", is_admin=False))
+        assert [loc.store for loc in got.locations] == stores
+        assert [loc.metadata for loc in got.locations] == [{"n": n} for n in range(5)]
+        assert got.tags == ["a", "b", "c"] and got.properties == with_children.properties
+        assert (empty.tags, empty.properties, empty.locations) == ([], {}, [])
+        listed = {img.id: img for img in page}
+        assert [loc.url for loc in listed[with_children.id].locations] == [loc.url for loc in got.locations]
+        assert listed[with_children.id].properties == got.properties
+        assert (listed[bare.id].tags, listed[bare.id].locations) == ([], [])
+
     async def test_optimistic_save(self, db: Database) -> None:
         image = make_image(name="v0")
         async with db.write() as conn:
