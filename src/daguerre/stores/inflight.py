@@ -27,8 +27,15 @@ class Window:
 
     def _reap(self, done: set[asyncio.Task]) -> None:
         self._tasks -= done
+        # Every finished call's error is retrieved (no "never retrieved" warnings); the first
+        # one is raised.
+        errors = [task.exception() for task in done if not task.cancelled()]
+        for error in errors:
+            if error is not None:
+                raise error
         for task in done:
-            task.result()  # the first failure surfaces here
+            if task.cancelled():
+                raise asyncio.CancelledError
 
     async def submit(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Start ``fn(*args)`` as a task; first wait for a free slot (raising the error of a
