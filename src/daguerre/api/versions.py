@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from daguerre.api.requests import runtime
+from daguerre.api.responses import JSONResponse
 
 SUPPORTED = ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.9", "2.15"]
 MULTI_STORE = ["2.8", "2.10", "2.11", "2.12", "2.13"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from daguerre.api.requests import context, reject_body, runtime
+from daguerre.api.responses import JSONResponse
 from daguerre.domain import schemas
 from daguerre.domain.errors import NotFound
 

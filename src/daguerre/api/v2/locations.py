@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.responses import JSONResponse
 from daguerre.services import locations as svc
 
 

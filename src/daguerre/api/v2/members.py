@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.responses import JSONResponse
 from daguerre.api.views import member_view
 from daguerre.services import members as svc
 

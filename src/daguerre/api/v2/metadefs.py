@@ -8,10 +8,11 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.responses import JSONResponse
 from daguerre.api.views import isotime
 from daguerre.db import metadefs as repo
 from daguerre.domain.errors import NotFound
