@@ -20,7 +20,7 @@ class _Capture:
         self.statement = None
 
     async def execute(self, statement, params=None):  # noqa: ANN001, ANN201
-        self.statement = statement
+        self.statement = statement.params(params or {})
         raise _Captured
 
 
@@ -35,9 +35,8 @@ async def _sql(q: ListQuery, dialect: str) -> tuple[str, tuple]:
     with pytest.raises(_Captured):
         await image_repo.list_images(cap, q)
     d = sqlite.dialect() if dialect == "sqlite" else postgresql.dialect()
-    compiled = cap.statement.compile(dialect=d, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
-    return str(compiled), tuple(params[name] for name in compiled.positiontup)
+    state = cap.statement.compile(dialect=d).construct_expanded_state()
+    return state.statement, tuple(state.parameters[name] for name in state.positiontup)
 
 
 QUERIES = {

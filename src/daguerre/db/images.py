@@ -280,95 +280,136 @@ class ListQuery:
     marker: Image | None = None
 
 
-def _member_clause(project: str | None, member_status: str) -> sa.ColumnElement[bool]:
+# A list statement is built once per shape (which filters, which sort, marker or not) with
+# bind parameters for every value, and reused: building it and computing its cache key took a
+# sixth of a list request's CPU time.
+_LIST_STATEMENTS: dict[tuple, sa.Select] = {}
+_LIST_STATEMENTS_MAX = 512
+
+
+def _member_clause(member_status: str) -> sa.ColumnElement[bool]:
     sub = sa.select(image_members.c.image_id).where(
-        image_members.c.image_id == images.c.id, image_members.c.member == (project or "")
+        image_members.c.image_id == images.c.id, image_members.c.member == sa.bindparam("project")
     )
     if member_status != "all":
-        sub = sub.where(image_members.c.status == member_status)
+        sub = sub.where(image_members.c.status == sa.bindparam("member_status"))
     return sa.exists(sub)
 
 
-def _visibility_clause(q: ListQuery) -> sa.ColumnElement[bool] | None:
-    p = q.caller_project or ""
-    own = images.c.owner == p
+def _visibility_clause(
+    is_admin: bool, visibility: str | None, member_status: str
+) -> sa.ColumnElement[bool] | None:
+    own = images.c.owner == sa.bindparam("project")
     vis = images.c.visibility
-    if q.is_admin:
-        if q.visibility in (None,):
+    if is_admin:
+        if visibility is None:
             return sa.or_(vis != "community", own)
-        if q.visibility == "all":
+        if visibility == "all":
             return None
-        return vis == q.visibility
-    member = sa.and_(vis == "shared", _member_clause(q.caller_project, q.member_status))
-    if q.visibility is None:
+        return vis == visibility
+    member = sa.and_(vis == "shared", _member_clause(member_status))
+    if visibility is None:
         return sa.or_(vis == "public", own, member)
-    if q.visibility == "all":
+    if visibility == "all":
         return sa.or_(vis == "public", vis == "community", own, member)
-    if q.visibility == "public":
+    if visibility == "public":
         return vis == "public"
-    if q.visibility == "community":
+    if visibility == "community":
         return vis == "community"
-    if q.visibility == "private":
+    if visibility == "private":
         return sa.and_(vis == "private", own)
-    if q.visibility == "shared":
-        return sa.and_(vis == "shared", sa.or_(own, _member_clause(q.caller_project, q.member_status)))
-    raise ValueError(q.visibility)
+    if visibility == "shared":
+        return sa.and_(vis == "shared", sa.or_(own, _member_clause(member_status)))
+    raise ValueError(visibility)
 
 
 _OPS = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__", "eq": "__eq__", "neq": "__ne__"}
 
 
-async def list_images(conn: AsyncConnection, q: ListQuery) -> list[Image]:
-    conds: list[sa.ColumnElement[bool]] = [
-        images.c.deleted.is_(False),
-        images.c.status != KILLED,
-        images.c.os_hidden.is_(q.os_hidden),
-    ]
-    vis = _visibility_clause(q)
-    if vis is not None:
-        conds.append(vis)
-    for column, values in q.exact.items():
-        conds.append(images.c[column].in_(values))
-    for name, value in q.properties.items():
-        conds.append(
-            sa.exists(
-                sa.select(image_properties.c.image_id).where(
-                    image_properties.c.image_id == images.c.id,
-                    image_properties.c.name == name,
-                    image_properties.c.value == value,
-                )
-            )
-        )
-    for tag in q.tags:
-        conds.append(
-            sa.exists(
-                sa.select(image_tags.c.image_id).where(
-                    image_tags.c.image_id == images.c.id, image_tags.c.value == tag
-                )
-            )
-        )
-    for column, op, value in q.ranges:
-        conds.append(getattr(images.c[column], _OPS[op])(value))
-
+def _full_sort(q: ListQuery) -> list[tuple[str, str]]:
     sort = list(q.sort)
     keys = [k for k, _ in sort]
     default_dir = sort[-1][1] if sort else "desc"
     for extra in ("created_at", "id"):
         if extra not in keys:
             sort.append((extra, default_dir))
-            keys.append(extra)
+    return sort
+
+
+def _list_shape(q: ListQuery, sort: list[tuple[str, str]]) -> tuple:
+    member_status = "all" if q.member_status == "all" else "one"
+    return (
+        q.is_admin, q.visibility, member_status, q.os_hidden, tuple(q.exact), len(q.properties), len(q.tags),
+        tuple((column, op) for column, op, _ in q.ranges), tuple(sort), q.marker is not None,
+    )  # fmt: skip
+
+
+def _build_list(dialect: str, q: ListQuery, sort: list[tuple[str, str]]) -> sa.Select:
+    conds: list[sa.ColumnElement[bool]] = [
+        images.c.deleted.is_(False),
+        images.c.status != KILLED,
+        images.c.os_hidden.is_(q.os_hidden),
+    ]
+    vis = _visibility_clause(q.is_admin, q.visibility, "all" if q.member_status == "all" else "one")
+    if vis is not None:
+        conds.append(vis)
+    for column in q.exact:
+        conds.append(images.c[column].in_(sa.bindparam(f"in_{column}", expanding=True)))
+    for i in range(len(q.properties)):
+        conds.append(
+            sa.exists(
+                sa.select(image_properties.c.image_id).where(
+                    image_properties.c.image_id == images.c.id,
+                    image_properties.c.name == sa.bindparam(f"prop_name_{i}"),
+                    image_properties.c.value == sa.bindparam(f"prop_value_{i}"),
+                )
+            )
+        )
+    for i in range(len(q.tags)):
+        conds.append(
+            sa.exists(
+                sa.select(image_tags.c.image_id).where(
+                    image_tags.c.image_id == images.c.id, image_tags.c.value == sa.bindparam(f"tag_{i}")
+                )
+            )
+        )
+    for i, (column, op, _) in enumerate(q.ranges):
+        conds.append(getattr(images.c[column], _OPS[op])(sa.bindparam(f"range_{i}")))
     exprs = [(_SORT_EXPR.get(k, images.c[k]), d) for k, d in sort]
-
     if q.marker is not None:
-        conds.append(_after_marker(exprs, [_marker_value(q.marker, k) for k in keys]))
-
-    query = (
-        _SELECT[_dialect(conn)]
+        conds.append(_after_marker(exprs, [sa.bindparam(f"marker_{i}") for i in range(len(exprs))]))
+    return (
+        _SELECT[dialect]
         .where(*conds)
         .order_by(*(e.asc() if d == "asc" else e.desc() for e, d in exprs))
-        .limit(q.limit)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
     )
-    return [_row_to_image(r) for r in (await conn.execute(query)).all()]
+
+
+async def list_images(conn: AsyncConnection, q: ListQuery) -> list[Image]:
+    dialect = _dialect(conn)
+    sort = _full_sort(q)
+    key = (dialect, *_list_shape(q, sort))
+    statement = _LIST_STATEMENTS.get(key)
+    if statement is None:
+        if len(_LIST_STATEMENTS) >= _LIST_STATEMENTS_MAX:
+            _LIST_STATEMENTS.clear()
+        statement = _LIST_STATEMENTS[key] = _build_list(dialect, q, sort)
+    params: dict[str, object] = {"project": q.caller_project or "", "limit": q.limit}
+    if q.member_status != "all":
+        params["member_status"] = q.member_status
+    for column, values in q.exact.items():
+        params[f"in_{column}"] = list(values)
+    for i, (name, value) in enumerate(q.properties.items()):
+        params[f"prop_name_{i}"], params[f"prop_value_{i}"] = name, value
+    for i, tag in enumerate(q.tags):
+        params[f"tag_{i}"] = tag
+    for i, (_, _, value) in enumerate(q.ranges):
+        params[f"range_{i}"] = value
+    if q.marker is not None:
+        for i, (k, _) in enumerate(sort):
+            params[f"marker_{i}"] = _marker_value(q.marker, k)
+    return [_row_to_image(r) for r in (await conn.execute(statement, params)).all()]
 
 
 def _marker_value(marker: Image, key: str) -> object:
