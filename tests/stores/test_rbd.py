@@ -280,3 +280,23 @@ async def test_abandoned_read_waits_for_reads_in_flight(store):
     await chunks.aclose()
     assert probe.active == 0  # the image was closed only after its reads finished
     await store.delete(key)
+
+
+async def test_reads_smaller_than_an_object(ceph_cluster):
+    s = RbdStore(
+        "ceph", ceph_cluster["pool"], ceph_cluster["conf"], keyring=ceph_cluster["keyring"],
+        chunk_size=CHUNK, read_size=CHUNK // 4, read_ahead=3,
+    )  # fmt: skip
+    data = make_bytes(3 * CHUNK + 5, seed=16)
+    key = f"t-{uuid.uuid4()}"
+    await s.put(key, source(data), size=len(data))
+    got = [c async for c in await s.open(key)]
+    assert max(len(c) for c in got) == CHUNK // 4
+    assert b"".join(got) == data
+    for start, end in [(1, CHUNK // 4 + 1), (CHUNK - 3, 2 * CHUNK + 3), (len(data) - 7, len(data))]:
+        assert b"".join([c async for c in await s.open(key, (start, end))]) == data[start:end]
+    await s.delete(key)
+    await s.close()
+    for bad in (3000, 3 * 1024 * 1024):
+        with pytest.raises(ValueError):
+            RbdStore("ceph", "images", ceph_cluster["conf"], read_size=bad)

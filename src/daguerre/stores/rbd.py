@@ -5,9 +5,9 @@ exactly one wins), at the announced size or growing as data arrives when the siz
 writes it in object-size chunks (a few in flight on worker threads while the next ones arrive,
 so memory stays at ``writes_in_flight + 1`` chunks), then creates and protects the snapshot
 ``snap``. Reads, ``stat`` and ``delete`` go through that snapshot, so an image without it (a put
-in flight) is not an object yet: they say StoreNotFound. Any failure or cancellation removes the partial image
-(snapshot first). A crash can leave an image without its snapshot: ``reap_orphans()``
-(start-up only) removes such images.
+in flight) is not an object yet: they say StoreNotFound. Any failure or cancellation waits for
+the writes in flight, then removes the partial image (snapshot first). A crash can leave an
+image without its snapshot: ``reap_orphans()`` (start-up only) removes such images.
 
 The location is Glance's ``rbd://<fsid>/<pool>/<key>/snap``, which Nova and Cinder understand:
 they clone the protected snapshot copy-on-write. While such clones exist, ``delete`` raises
@@ -104,8 +104,11 @@ def _chunk_order(chunk_size: int) -> int:
     return order
 
 
-# Reads in flight while a download streams (each one object, chunk_size bytes).
-READ_AHEAD = 4
+# A download reads READ_SIZE bytes at a time (at most one object), READ_AHEAD reads in flight:
+# 4 MiB x 8 streamed ~30% faster through GET /file than 8 MiB x 4 (the same 32 MiB in flight)
+# on the 2-CPU test machine, with less server CPU per byte (smaller writes to the socket).
+READ_SIZE = 4 * 1024 * 1024
+READ_AHEAD = 8
 # Writes in flight while an upload receives (each one object, chunk_size bytes).
 WRITES_IN_FLIGHT = 4
 # An image of unknown size starts at this many chunks and grows by doubling, by at most
@@ -123,16 +126,17 @@ class RbdReader(ObjectReader):
         self.end = end
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        # Read ahead: keep the next objects' reads in flight while this one goes to the client
-        # (librbd serves concurrent reads on one handle). Memory: read_ahead chunks read or
-        # being read plus the one the consumer is sending, (read_ahead + 1) x chunk_size per
-        # reader (5 x 8 MiB = 40 MiB by default).
+        # Read ahead: keep the next reads in flight while this one goes to the client (librbd
+        # serves concurrent reads on one handle). Memory: read_ahead reads done or running plus
+        # the one the consumer is sending, (read_ahead + 1) x read_size per reader (9 x 4 MiB =
+        # 36 MiB by default).
         pos = self.start
         pending: collections.deque[tuple[int, int, asyncio.Future]] = collections.deque()
         try:
             while pos < self.end or pending:
                 while pos < self.end and len(pending) < self._store.read_ahead:
-                    n = min(self._store.chunk_size - pos % self._store.chunk_size, self.end - pos)
+                    step = self._store.read_size
+                    n = min(step - pos % step, self.end - pos)
                     pending.append(
                         (
                             pos,
@@ -176,6 +180,7 @@ class RbdStore(Store):
         *,
         writes_in_flight: int = WRITES_IN_FLIGHT,
         read_ahead: int = READ_AHEAD,
+        read_size: int | None = None,
         connect_timeout: int = 10,
         io: BlockingIO | None = None,
     ):
@@ -190,6 +195,10 @@ class RbdStore(Store):
             raise ValueError("writes_in_flight and read_ahead must be at least 1")
         self.writes_in_flight = writes_in_flight
         self.read_ahead = read_ahead
+        if read_size is not None and (read_size < 4096 or read_size & (read_size - 1)):
+            raise ValueError(f"read_size must be a power of two of at least 4 KiB, not {read_size}")
+        # A power of two no larger than an object: a read never straddles two objects.
+        self.read_size = min(read_size or READ_SIZE, self.chunk_size)
         self.connect_timeout = connect_timeout
         self._io = io or BlockingIO()
         self._rados, self._rbd = load_bindings()
