@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# The connection-info key jobs.queue.enqueue sets (the db layer must not import jobs).
+JOBS_ENQUEUED = "daguerre.jobs_enqueued"
+
 # The write-ahead log is copied into the database once it holds more than this.
 WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
@@ -71,6 +74,9 @@ def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
 class Database:
     def __init__(self, url: str, *, pool_size: int = 10):
         self.url = url
+        # Set after a committed write added a ready job: idle workers of this process start at
+        # once instead of at their next poll. Workers in other processes still poll.
+        self.jobs_enqueued = asyncio.Event()
         self.is_sqlite = url.startswith("sqlite")
         self._path: str | None = None
         if self.is_sqlite:
@@ -100,19 +106,29 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         if not self.is_sqlite:
-            async with self.writer.begin() as conn:
-                yield conn
+            async with self.writer.connect() as conn:
+                try:
+                    async with conn.begin():
+                        yield conn
+                finally:
+                    enqueued = conn.info.pop(JOBS_ENQUEUED, False)
+            if enqueued:
+                self.jobs_enqueued.set()
             return
         conn, trans = await self._begin_sqlite_write()
         try:
             yield conn
         except BaseException:
+            conn.info.pop(JOBS_ENQUEUED, None)
             await asyncio.shield(_rollback_and_close(conn, trans))
             raise
         try:
             await trans.commit()
         finally:
+            enqueued = conn.info.pop(JOBS_ENQUEUED, False)
             await asyncio.shield(conn.close())
+        if enqueued:
+            self.jobs_enqueued.set()
 
     async def _begin_sqlite_write(self):  # noqa: ANN202
         loop = asyncio.get_running_loop()

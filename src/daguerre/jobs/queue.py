@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from daguerre.db.database import JOBS_ENQUEUED
 from daguerre.db.images import utcnow
 from daguerre.db.schema import jobs
 
@@ -52,6 +53,9 @@ async def enqueue(
 ) -> str:
     now = utcnow()
     job_id = str(uuid.uuid4())
+    if state == READY:
+        # Once this transaction commits, Database.write wakes this process's idle workers.
+        conn.info[JOBS_ENQUEUED] = True
     await conn.execute(
         jobs.insert().values(
             id=job_id, kind=kind, state=state, payload=payload, checkpoint={}, attempts=0, max_attempts=max_attempts,

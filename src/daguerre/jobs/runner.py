@@ -134,10 +134,21 @@ async def worker_loop(rt: Runtime, *, poll: float = 0.5, stop: asyncio.Event | N
             log.exception("worker loop error")
             worked = False
         if not worked:
-            try:
-                await asyncio.wait_for(stop.wait(), poll)
-            except TimeoutError:
-                pass
+            await _idle(rt, stop, poll)
+
+
+async def _idle(rt: Runtime, stop: asyncio.Event, poll: float) -> None:
+    """Wait for the next poll, a job committed by this process, or the stop signal."""
+    signal = rt.db.jobs_enqueued
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(signal.wait())]
+    try:
+        await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+    # Cleared only after waking: a job committed while we were claiming keeps it set, so the
+    # next wait returns at once.
+    signal.clear()
 
 
 def dead_local_owner(owner: str | None, me: str) -> bool:
