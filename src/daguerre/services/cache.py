@@ -118,8 +118,11 @@ async def clear(rt: Runtime, ctx: RequestContext, target: str | None) -> None:
         raise Invalid(f"Invalid x-image-cache-clear-target {target!r}: use cache, queue or nothing for both")
     if target in ("", "queue"):
         async with rt.db.write() as conn:
+            # Running fills too: a fill publishes its file only if its job still exists.
             await conn.execute(
-                jobs.delete().where(jobs.c.kind == node_kind(rt), jobs.c.state == job_queue.READY)
+                jobs.delete().where(
+                    jobs.c.kind == node_kind(rt), jobs.c.state.in_([job_queue.READY, job_queue.RUNNING])
+                )
             )
     if target in ("", "cache"):
         for f in path.iterdir():
