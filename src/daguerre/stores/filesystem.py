@@ -7,7 +7,6 @@ start-up) removes whatever a crash left in ``.tmp``.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import ctypes.util
 import os
@@ -26,6 +25,7 @@ from daguerre.stores.base import (
     StoreSizeMismatch,
     StoreUnavailable,
 )
+from daguerre.stores.inflight import Window
 from daguerre.stores.threads import BlockingIO
 
 _READ_CHUNK = 1024 * 1024
@@ -165,18 +165,14 @@ class FilesystemStore(Store):
         written = 0
         writeback = Writeback(fd)
         # One write in flight while the next chunk arrives: receiving, hashing and writing overlap.
-        pending: asyncio.Future | None = None
+        window = Window(1)
         try:
             async for chunk in chunks:
                 written += len(chunk)
                 if size is not None and written > size:
                     raise StoreSizeMismatch(size, written)
-                if pending is not None:
-                    await pending
-                pending = asyncio.ensure_future(self._io.run(writeback.write, chunk))
-            if pending is not None:
-                await pending
-                pending = None
+                await window.submit(self._io.run, writeback.write, chunk)
+            await window.drain()
             if size is not None and written != size:
                 raise StoreSizeMismatch(size, written)
             await self._io.run(os.fsync, fd)
@@ -187,11 +183,11 @@ class FilesystemStore(Store):
             os.link(tmp, final)
             tmp.unlink()
         except FileExistsError:
-            await _settle(pending)
+            await window.abandon()
             _discard(fd, tmp)
             raise StoreError(f"object {key} already exists") from None
         except OSError as exc:
-            await _settle(pending)
+            await window.abandon()
             _discard(fd, tmp)
             if exc.errno in (28, 122):  # ENOSPC, EDQUOT
                 raise StoreFull(f"no space left in store {self.id}") from exc
@@ -199,7 +195,7 @@ class FilesystemStore(Store):
         except BaseException:
             # Includes cancellation (client disconnect): nothing may stay behind. A write still
             # running on its thread must finish before the file is closed under it.
-            await _settle(pending)
+            await window.abandon()
             _discard(fd, tmp)
             raise
         return Stored(key=key, size=written)
@@ -277,21 +273,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-async def _settle(pending: asyncio.Future | None) -> None:
-    """Wait for an in-flight write whatever happens to us meanwhile; its outcome is moot."""
-    if pending is None:
-        return
-    while not pending.done():
-        try:
-            await asyncio.shield(pending)
-        except asyncio.CancelledError:
-            continue
-        except BaseException:  # noqa: BLE001 - the write's own error no longer matters
-            break
-    if not pending.cancelled():
-        pending.exception()  # retrieved, so asyncio does not log it as never retrieved
 
 
 def _discard(fd: int, tmp: Path) -> None:
