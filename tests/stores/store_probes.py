@@ -91,3 +91,28 @@ async def finish(task: asyncio.Task, probe: Probe) -> None:
     if not task.done():
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def cancel_while_in_flight(
+    store, probe: Probe, key: str, data: bytes, in_flight: int, announce: bool
+) -> None:  # noqa: ANN001
+    """Start a put, wait until ``in_flight`` gated calls run, cancel it with the calls held for
+    0.5 s more, and check the cancellation went on only after every call had finished."""
+    task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))
+    try:
+        await probe.wait_active(in_flight)
+    except BaseException:
+        await finish(task, probe)
+        raise
+    t0 = time.monotonic()
+    probe.release_later(0.5)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("put completed although it was cancelled")
+    assert time.monotonic() - t0 >= 0.4
+    assert probe.active == 0
+    assert probe.finished == probe.calls == in_flight

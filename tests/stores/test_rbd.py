@@ -2,11 +2,10 @@
 
 import asyncio
 import hashlib
-import time
 import uuid
 
 import pytest
-from store_probes import CountingSource, Probe, finish
+from store_probes import CountingSource, Probe, cancel_while_in_flight, finish
 
 from daguerre.stores.base import StoreError, StoreInUse, StoreNotFound
 from daguerre.stores.rbd import RbdStore, load_bindings
@@ -211,21 +210,8 @@ async def test_cancel_waits_for_writes_in_flight_then_removes(store, announce):
     data = make_bytes(9 * CHUNK, seed=13)
     key = f"t-{uuid.uuid4()}"
     probe = probe_writes(store, gated=True)
-    task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))
-    try:
-        await probe.wait_active(store.writes_in_flight)
-    except BaseException:
-        await finish(task, probe)
-        raise
-    t0 = time.monotonic()
-    probe.release_later(0.5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # The image was closed and removed only after its writes finished.
-    assert time.monotonic() - t0 >= 0.4
-    assert probe.active == 0
-    assert probe.finished == probe.calls == store.writes_in_flight
+    # The image is closed and removed only after its writes finished.
+    await cancel_while_in_flight(store, probe, key, data, store.writes_in_flight, announce)
     await assert_nothing_left(store, key)
 
 

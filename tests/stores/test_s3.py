@@ -1,14 +1,13 @@
 """The store conformance suite on S3Store against Ceph's radosgw, plus multipart specifics."""
 
 import asyncio
-import time
 import uuid
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
-from store_probes import CountingSource, Probe, finish
+from store_probes import CountingSource, Probe, cancel_while_in_flight, finish
 
 from daguerre.stores.base import StoreError, StoreUnavailable
 from daguerre.stores.s3 import MAX_PARTS, MiB, S3Store, part_size_for
@@ -243,21 +242,8 @@ async def test_cancel_waits_for_parts_in_flight_then_aborts(store, announce):
     data = make_bytes(9 * PART, seed=6)
     key = f"t-{uuid.uuid4()}"
     probe = probe_parts(store, gated=True)
-    task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))
-    try:
-        await probe.wait_active(store.parts_in_flight)
-    except BaseException:
-        await finish(task, probe)
-        raise
-    t0 = time.monotonic()
-    probe.release_later(0.5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # The cancellation went on only after the parts' threads finished, then aborted the upload.
-    assert time.monotonic() - t0 >= 0.4
-    assert probe.active == 0
-    assert probe.finished == probe.calls == store.parts_in_flight
+    # The cancellation goes on only after the parts' threads finished, then aborts the upload.
+    await cancel_while_in_flight(store, probe, key, data, store.parts_in_flight, announce)
     assert await store.list_uploads() == []
     assert key not in await store.list_keys()
 
