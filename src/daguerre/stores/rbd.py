@@ -264,13 +264,6 @@ class RbdStore(Store):
     def _read(self, image: Any, offset: int, length: int) -> bytes:
         return image.read(offset, length)
 
-    async def _cleanup(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Best-effort cleanup that must finish even when the caller is being cancelled."""
-        try:
-            await self._io.run(fn, *args)
-        except Exception:  # noqa: BLE001 - never mask the original error
-            pass
-
     # -- the interface ----------------------------------------------------------------------
 
     def location_url(self, key: str) -> str:
@@ -363,9 +356,9 @@ class RbdStore(Store):
             # snapshot first.
             await window.abandon()
             if image is not None:
-                await self._cleanup(image.close)
+                await self._io.run_quietly(image.close)
             if created:
-                await self._cleanup(self._remove_blocking, key, True)
+                await self._io.run_quietly(self._remove_blocking, key, True)
             raise
         return Stored(key=key, size=written, metadata={"url": self.location_url(key)})
 
@@ -386,7 +379,7 @@ class RbdStore(Store):
                 raise StoreError(f"range {start}-{end} outside object of {size} bytes")
         except BaseException:
             if image is not None:
-                await self._cleanup(image.close)
+                await self._io.run_quietly(image.close)
             raise
         reader = RbdReader(self, image, size, start, end)
         self._readers.add(reader)

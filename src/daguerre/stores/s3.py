@@ -174,13 +174,6 @@ class S3Store(Store):
             return StoreUnavailable(f"store {self.id}: {exc}")
         return StoreError(f"store {self.id}: {exc}")
 
-    async def _cleanup(self, fn: Callable[..., Any], **kwargs: Any) -> None:
-        """Best-effort cleanup that finishes even while the caller is being cancelled."""
-        try:
-            await self._io.run(lambda: fn(**kwargs))
-        except Exception:  # noqa: BLE001 - never mask the original error
-            pass
-
     # -- the interface ----------------------------------------------------------------------
 
     def location_url(self, key: str) -> str:
@@ -280,9 +273,11 @@ class S3Store(Store):
             # threads cannot be stopped), then abort the upload: no orphan parts.
             await window.abandon()
             if upload_id is not None:
-                await self._cleanup(client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id)
+                await self._io.run_quietly(
+                    client.abort_multipart_upload, Bucket=bucket, Key=key, UploadId=upload_id
+                )
             if wrote_object:
-                await self._cleanup(client.delete_object, Bucket=bucket, Key=key)
+                await self._io.run_quietly(client.delete_object, Bucket=bucket, Key=key)
             if isinstance(exc, StoreError) and isinstance(exc.__cause__, botocore.exceptions.ClientError):
                 code = str(exc.__cause__.response.get("Error", {}).get("Code", ""))
                 if code in _EXISTS:

@@ -34,3 +34,11 @@ class BlockingIO:
                 except BaseException:  # noqa: BLE001 - the call's own error no longer matters
                     break
             raise
+
+    async def run_quietly(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Best-effort cleanup (abort an upload, remove a partial object): runs to the end even
+        while the caller is being cancelled, and never masks the caller's own error."""
+        try:
+            await self.run(lambda: fn(*args, **kwargs))
+        except Exception:  # noqa: BLE001 - the original error is the one that matters
+            pass
