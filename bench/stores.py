@@ -38,6 +38,8 @@ import data_path
 import limits
 from common import REPO, Api, MiB, log, make_data_file
 
+from daguerre.testing.ceph_config import ceph_store_sections
+
 SCRIPTS = REPO / "scripts" / "ceph"
 # bench-only ports (the test suite's cluster uses up.sh's defaults 13300/16789/17480/16800-16899)
 PORTS = {
@@ -330,22 +332,11 @@ def store_direct(run, ceph: Ceph, bucket: str, size: int, timeout: float) -> dic
 
 def config_text(facts: dict, bucket: str, local_dir: Path) -> str:
     """The shape of tests/stores/test_ceph_service.py's config (no auth section: as the bench's)."""
-    s3 = facts["s3"]
     return f"""[DEFAULT]
 enabled_backends = ceph:rbd, objects:s3, local:file
 [glance_store]
 default_backend = ceph
-[ceph]
-rbd_store_pool = {facts["pool"]}
-rbd_store_ceph_conf = {facts["conf"]}
-rbd_store_user = {facts["user"]}
-rbd_store_keyring = {facts["keyring"]}
-[objects]
-s3_store_host = {s3["endpoint_url"]}
-s3_store_bucket = {bucket}
-s3_store_access_key = {s3["access_key"]}
-s3_store_secret_key = {s3["secret_key"]}
-[local]
+{ceph_store_sections(facts, bucket)}[local]
 filesystem_store_datadir = {local_dir}
 """
 

@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from actors import Actor
+from daguerre.testing.ceph_config import ceph_store_sections
 from daguerre.testing.server import ServerProcess
 
 pytestmark = pytest.mark.ceph
@@ -39,26 +40,15 @@ def bucket(ceph_cluster) -> Iterator[str]:  # noqa: ANN001
 
 
 def write_config(path: Path, ceph: dict, bucket: str, root: Path) -> Path:
-    s3 = ceph["s3"]
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [DEFAULT]
 enabled_backends = ceph:rbd, objects:s3, local:file
 enabled_import_methods = glance-direct,web-download,copy-image
 show_image_direct_url = true
 [glance_store]
 default_backend = ceph
-[ceph]
-rbd_store_pool = {ceph["pool"]}
-rbd_store_ceph_conf = {ceph["conf"]}
-rbd_store_user = {ceph["user"]}
-rbd_store_keyring = {ceph["keyring"]}
-weight = 100
-[objects]
-s3_store_host = {s3["endpoint_url"]}
-s3_store_bucket = {bucket}
-s3_store_access_key = {s3["access_key"]}
-s3_store_secret_key = {s3["secret_key"]}
-[local]
+{ceph_store_sections(ceph, bucket, rbd_weight=100)}[local]
 filesystem_store_datadir = {root / "local"}
 [image_import_opts]
 image_import_plugins = image_conversion
@@ -66,7 +56,8 @@ image_import_plugins = image_conversion
 output_format = raw
 [auth]
 strategy = trusted-headers
-""")
+"""
+    )
     return path
 
 

@@ -18,14 +18,15 @@ import pytest
 import sqlalchemy as sa
 
 from actors import Actor
+from daguerre.testing.ceph_config import ceph_store_sections
 from daguerre.testing.server import ServerProcess
 
 pytestmark = [pytest.mark.ceph, pytest.mark.postgres, pytest.mark.slow]
 
 
 def config(path: Path, ceph: dict, bucket: str, pg_url: str) -> Path:
-    s3 = ceph["s3"]
-    path.write_text(f"""
+    path.write_text(
+        f"""
 [DEFAULT]
 enabled_backends = ceph:rbd, objects:s3
 enabled_import_methods = glance-direct,copy-image
@@ -35,18 +36,10 @@ workers = 0
 default_backend = ceph
 [database]
 connection = {pg_url}
-[ceph]
-rbd_store_pool = {ceph["pool"]}
-rbd_store_ceph_conf = {ceph["conf"]}
-rbd_store_keyring = {ceph["keyring"]}
-[objects]
-s3_store_host = {s3["endpoint_url"]}
-s3_store_bucket = {bucket}
-s3_store_access_key = {s3["access_key"]}
-s3_store_secret_key = {s3["secret_key"]}
-[auth]
+{ceph_store_sections(ceph, bucket)}[auth]
 strategy = trusted-headers
-""")
+"""
+    )
     return path
 
 
