@@ -81,9 +81,9 @@ class Database:
         self._path: str | None = None
         if self.is_sqlite:
             path = sa.engine.make_url(url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._path = path if path and path != ":memory:" else None
+            if self._path:
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
             self.reader = _sqlite_engine(url, writer=False, pool_size=4)
             self.writer = _sqlite_engine(url, writer=True, pool_size=1)
         else:
