@@ -29,6 +29,23 @@ from daguerre.stores.filesystem import FilesystemStore
 log = logging.getLogger(__name__)
 
 
+def _ints(section: str, opts: dict[str, str], **names: str) -> dict[str, int]:
+    """Optional positive integer options of a store section, as keyword arguments."""
+    out = {}
+    for arg, option in names.items():
+        raw = opts.get(option)
+        if raw is None or raw == "":
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise SettingsError(f"[{section}] {option} must be a whole number of at least 1, not {raw!r}")
+        out[arg] = value
+    return out
+
+
 def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
     if not settings.DEFAULT.enabled_backends:
         return {"file": FilesystemStore("file", settings.images_dir)}, "file"
@@ -51,7 +68,9 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 chunk_size=int(opts["rbd_store_chunk_size"]) * 2**20
                 if opts.get("rbd_store_chunk_size")
                 else None,
-            )
+                **_ints(name, opts, writes_in_flight="rbd_store_writes_in_flight",
+                        read_ahead="rbd_store_read_ahead"),
+            )  # fmt: skip
         elif kind == "s3":
             from daguerre.stores.s3 import S3Store
 
@@ -67,6 +86,7 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 secret_key=opts["s3_store_secret_key"],
                 region=opts.get("s3_store_region_name") or "us-east-1",
                 addressing_style=opts.get("s3_store_bucket_url_format", "path"),
+                **_ints(name, opts, parts_in_flight="s3_store_parts_in_flight"),
             )
         elif kind == "http":
             from daguerre.stores.http import HttpStore

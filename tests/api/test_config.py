@@ -47,3 +47,24 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
     out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(conf), "serve"],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 2 and "image_size_cap" in out.stderr
+
+
+def test_store_tuning_options(tmp_path) -> None:  # noqa: ANN001
+    """Reads/writes/parts in flight are operator options; a bad one is a clear exit 2."""
+    from daguerre.app import build_stores
+    from daguerre.settings import load_settings
+
+    s3 = ("s3_store_host = http://127.0.0.1:1\ns3_store_bucket = b\n"
+          "s3_store_access_key = a\ns3_store_secret_key = s\n")  # fmt: skip
+    conf = tmp_path / "ok.conf"
+    conf.write_text(f"[DEFAULT]\nenabled_backends = objects:s3\n[glance_store]\ndefault_backend = objects\n"
+                    f"[objects]\n{s3}s3_store_parts_in_flight = 2\n")  # fmt: skip
+    stores, default = build_stores(load_settings(conf, env={}))
+    assert default == "objects" and stores["objects"].parts_in_flight == 2
+
+    bad = tmp_path / "bad.conf"
+    bad.write_text(conf.read_text().replace("= 2", "= many"))
+    out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(bad), "serve"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 2
+    assert "[objects] s3_store_parts_in_flight must be a whole number of at least 1, not 'many'" in out.stderr
