@@ -36,7 +36,7 @@ from pathlib import Path
 
 import data_path
 import limits
-from common import REPO, Api, MiB, log, make_data_file
+from common import REPO, Api, CpuMeter, MiB, log, make_data_file
 
 from daguerre.testing.ceph_config import ceph_store_sections
 
@@ -131,47 +131,60 @@ def _num(pattern: str, text: str) -> float:
     return float(m.group(1))
 
 
-def rados_bench(ceph: Ceph, size: int) -> tuple[float, float]:
+def rados_bench(ceph: Ceph, size: int, cpu: dict[str, list]) -> tuple[float, float]:
     """rados bench write (objects kept) then seq over them; (write MB/s, read MB/s), decimal MB
-    from the tool's own counts and time; the bench objects are removed after."""
+    from the tool's own counts and time; the bench objects are removed after. The machine's CPU
+    per GB of each goes to ``cpu["rados_write"]`` / ``cpu["rados_seq"]``."""
     pool = ceph.facts["pool"]
     run_name = f"daguerre-bench-{os.getpid()}"
     objs = max(1, size // IO_SIZE)
     try:
-        w = ceph.cli(
-            "rados", "-p", pool, "bench", "10", "write", "--no-cleanup", "-b", str(IO_SIZE),
-            "-t", str(RAW_THREADS), "--max-objects", str(objs), "--run-name", run_name, timeout=120,
-        )  # fmt: skip
-        write = (
-            _num(r"Total writes made:\s+(\d+)", w) * IO_SIZE / _num(r"Total time run:\s+([\d.]+)", w) / 1e6
-        )
-        s = ceph.cli(
-            "rados", "-p", pool, "bench", "10", "seq", "-t", str(RAW_THREADS), "--run-name", run_name,
-            timeout=120,
-        )  # fmt: skip
-        read = _num(r"Total reads made:\s+(\d+)", s) * IO_SIZE / _num(r"Total time run:\s+([\d.]+)", s) / 1e6
+        with CpuMeter() as m:
+            w = ceph.cli(
+                "rados", "-p", pool, "bench", "10", "write", "--no-cleanup", "-b", str(IO_SIZE),
+                "-t", str(RAW_THREADS), "--max-objects", str(objs), "--run-name", run_name, timeout=120,
+            )  # fmt: skip
+        moved = _num(r"Total writes made:\s+(\d+)", w) * IO_SIZE
+        cpu["rados_write"].append(m.per_gb(moved))
+        write = moved / _num(r"Total time run:\s+([\d.]+)", w) / 1e6
+        with CpuMeter() as m:
+            s = ceph.cli(
+                "rados", "-p", pool, "bench", "10", "seq", "-t", str(RAW_THREADS), "--run-name", run_name,
+                timeout=120,
+            )  # fmt: skip
+        moved = _num(r"Total reads made:\s+(\d+)", s) * IO_SIZE
+        cpu["rados_seq"].append(m.per_gb(moved))
+        read = moved / _num(r"Total time run:\s+([\d.]+)", s) / 1e6
     finally:
         ceph.cli("rados", "-p", pool, "cleanup", "--run-name", run_name, timeout=300)
     return write, read
 
 
-def rbd_bench(ceph: Ceph, size: int, threads: int = RAW_THREADS) -> tuple[float, float]:
+def rbd_bench(ceph: Ceph, size: int, cpu: dict[str, list], threads: int = RAW_THREADS) -> tuple[float, float]:
     """rbd bench write then read (sequential, 4 MiB, ``threads``, ``size`` bytes) on a scratch
-    image that is removed after; MB/s from the tool's ops/sec."""
+    image that is removed after; MB/s from the tool's ops/sec. CPU per GB to
+    ``cpu["rbd_write"]``/``cpu["rbd_read"]`` (with ``_t1`` for one thread)."""
+    suffix = "" if threads == RAW_THREADS else f"_t{threads}"
     spec = f"{ceph.facts['pool']}/bench-raw-{uuid.uuid4().hex[:8]}"
     common = ["--io-size", str(IO_SIZE), "--io-threads", str(threads), "--io-total", str(size)]
     ceph.cli("rbd", "create", "--size", f"{size // MiB}M", spec, timeout=120)
     try:
         out = []
         for kind in ("write", "read"):
-            o = ceph.cli("rbd", "bench", "--io-type", kind, *common, "--io-pattern", "seq", spec, timeout=300)
+            with CpuMeter() as m:
+                o = ceph.cli(
+                    "rbd", "bench", "--io-type", kind, *common, "--io-pattern", "seq", spec, timeout=300
+                )
+            cpu[f"rbd_{kind}{suffix}"].append(m.per_gb(size))
             out.append(_num(r"ops/sec:\s+([\d.]+)\s+bytes/sec", o) * IO_SIZE / 1e6)
     finally:
         ceph.cli("rbd", "rm", "--no-progress", spec, timeout=300)
     return out[0], out[1]
 
 
-def s3_curl(ceph: Ceph, client, bucket: str, path: Path, timeout: float) -> tuple[float, float]:  # noqa: ANN001
+def s3_curl(
+    ceph: Ceph, client, bucket: str, path: Path, timeout: float, cpu: dict[str, list]
+) -> tuple[float, float]:  # noqa: ANN001
     """One PUT and one GET of the whole file with curl on presigned URLs (no Python in the data
     path: the ceiling of a single stream to RGW); the object is deleted after."""
     key = f"bench-curl-{uuid.uuid4().hex[:8]}"
@@ -181,8 +194,13 @@ def s3_curl(ceph: Ceph, client, bucket: str, path: Path, timeout: float) -> tupl
     base = ["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"]
     try:
         out = []
-        for argv in (base + ["-H", "Expect:", "-T", str(path), put], base + [get]):
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        for name, argv in (
+            ("s3_curl_put", base + ["-H", "Expect:", "-T", str(path), put]),
+            ("s3_curl_get", base + [get]),
+        ):
+            with CpuMeter() as m:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+            cpu[name].append(m.per_gb(size))
             code, total = (r.stdout.split() + ["0", "0"])[:2]
             if code != "200":
                 raise RuntimeError(f"curl to RGW: HTTP {code}: {r.stderr[-300:]}")
@@ -220,23 +238,27 @@ def s3raw_main(facts_path: str, bucket: str, path: str, repeats: str) -> int:
         use_threads=True,
     )
     size = os.path.getsize(path)
-    up, down = [], []
+    up, down, cpu_up, cpu_down = [], [], [], []
     for k in range(int(repeats)):
         key = f"bench-raw-{os.getpid()}-{k}"
         try:
-            t0 = time.perf_counter()
-            client.upload_file(path, bucket, key, Config=tc)
-            up.append(size / (time.perf_counter() - t0) / 1e6)
-            t0 = time.perf_counter()
-            client.download_file(bucket, key, os.devnull, Config=tc)
-            down.append(size / (time.perf_counter() - t0) / 1e6)
+            with CpuMeter() as m:
+                client.upload_file(path, bucket, key, Config=tc)
+            up.append(size / m.wall_s / 1e6)
+            cpu_up.append(m.per_gb(size))
+            with CpuMeter() as m:
+                client.download_file(bucket, key, os.devnull, Config=tc)
+            down.append(size / m.wall_s / 1e6)
+            cpu_down.append(m.per_gb(size))
         finally:
             client.delete_object(Bucket=bucket, Key=key)
-    print(json.dumps({"upload": up, "download": down}))
+    print(json.dumps({"upload": up, "download": down, "cpu_upload": cpu_up, "cpu_download": cpu_down}))
     return 0
 
 
-def s3_raw(ceph: Ceph, bucket: str, path: Path, repeats: int, timeout: float) -> tuple[list, list]:
+def s3_raw(
+    ceph: Ceph, bucket: str, path: Path, repeats: int, timeout: float, cpu: dict[str, list]
+) -> tuple[list, list]:
     facts = path.parent / "stores-cluster.json"
     facts.write_text(json.dumps(ceph.facts))
     try:
@@ -252,6 +274,8 @@ def s3_raw(ceph: Ceph, bucket: str, path: Path, repeats: int, timeout: float) ->
     if r.returncode != 0:
         raise RuntimeError(f"S3 raw client: {r.stderr[-1500:]}")
     d = json.loads(r.stdout.strip().splitlines()[-1])
+    cpu["s3_raw_upload"] += d["cpu_upload"]
+    cpu["s3_raw_download"] += d["cpu_download"]
     return d["upload"], d["download"]
 
 
@@ -281,21 +305,24 @@ def direct_main(facts_path: str, bucket: str, size: str, repeats: str) -> int:
             ),
             "s3": S3Store("objects", s3["endpoint_url"], bucket, s3["access_key"], s3["secret_key"]),
         }
-        out: dict = {f"{k}_{d}": [] for k in stores for d in ("upload", "download")}
+        out: dict = {f"{c}{k}_{d}": [] for c in ("", "cpu_") for k in stores for d in ("upload", "download")}
         try:
             for _ in range(int(repeats)):
                 for kind, store in stores.items():
                     key = f"bench-direct-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-                    t0 = time.perf_counter()
-                    await store.put(key, chunks(), size=n)
-                    out[f"{kind}_upload"].append(n / (time.perf_counter() - t0) / 1e6)
+                    with CpuMeter() as m:
+                        await store.put(key, chunks(), size=n)
+                    out[f"{kind}_upload"].append(n / m.wall_s / 1e6)
+                    out[f"cpu_{kind}_upload"].append(m.per_gb(n))
                     try:
-                        t0, got = time.perf_counter(), 0
-                        async for c in await store.open(key):
-                            got += len(c)
+                        got = 0
+                        with CpuMeter() as m:
+                            async for c in await store.open(key):
+                                got += len(c)
                         if got != n:
                             raise RuntimeError(f"{kind}: read {got} of {n} bytes")
-                        out[f"{kind}_download"].append(n / (time.perf_counter() - t0) / 1e6)
+                        out[f"{kind}_download"].append(n / m.wall_s / 1e6)
+                        out[f"cpu_{kind}_download"].append(m.per_gb(n))
                     finally:
                         await store.delete(key)
         finally:
@@ -381,6 +408,8 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
     bucket = f"daguerre-bench-{uuid.uuid4().hex[:10]}"
     raw: dict[str, list] = {k: [] for k in RAW_KEYS}
     ours = {f"{k}_{d}": [] for k in [*STORE_IDS, "local"] for d in ("upload", "download")}
+    # machine-wide core-seconds per GB of each measurement (client, server and Ceph together)
+    cpu: dict[str, list] = {k: [] for k in [*RAW_KEYS, *ours]}
     leftovers: dict = {}
     try:
         with Ceph(folder, keep=run.a.keep_ceph, memstore_bytes=run.a.memstore_bytes) as ceph:
@@ -400,32 +429,43 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
                 with run.section(f"stores_{lab}", srv):
                     for rep in range(reps):
                         log(f"stores: repeat {rep + 1}/{reps}")
-                        w, r_ = rados_bench(ceph, size)
+                        w, r_ = rados_bench(ceph, size, cpu)
                         raw["rados_write"].append(w)
                         raw["rados_seq"].append(r_)
-                        w, r_ = rbd_bench(ceph, size)
+                        w, r_ = rbd_bench(ceph, size, cpu)
                         raw["rbd_write"].append(w)
                         raw["rbd_read"].append(r_)
-                        w, r_ = rbd_bench(ceph, size, threads=1)
+                        w, r_ = rbd_bench(ceph, size, cpu, threads=1)
                         raw["rbd_write_t1"].append(w)
                         raw["rbd_read_t1"].append(r_)
-                        w, r_ = s3_curl(ceph, client, bucket, path, timeout)
+                        w, r_ = s3_curl(ceph, client, bucket, path, timeout, cpu)
                         raw["s3_curl_put"].append(w)
                         raw["s3_curl_get"].append(r_)
                         ceph.gc()
-                        w, r_ = s3_raw(ceph, bucket, path, 1, timeout)
+                        w, r_ = s3_raw(ceph, bucket, path, 1, timeout, cpu)
                         raw["s3_raw_upload"] += w
                         raw["s3_raw_download"] += r_
                         ceph.gc()
                         for k, v in store_direct(run, ceph, bucket, size, 2 * timeout).items():
-                            raw[f"direct_{k}"] += v
+                            if k.startswith("cpu_"):
+                                cpu[f"direct_{k[4:]}"] += v
+                            else:
+                                raw[f"direct_{k}"] += v
                         ceph.gc()
-                        raw["stores_hash"].append(limits.hash_md5_sha512_parallel(buf))
+                        with CpuMeter() as m:
+                            raw["stores_hash"].append(limits.hash_md5_sha512_parallel(buf))
+                        cpu["stores_hash"].append(m.per_gb(len(buf)))
                         for kind, store in [*STORE_IDS.items(), ("local", "local")]:
-                            iid, mbps = upload_to(api, path, store, timeout)
+                            with CpuMeter() as m:
+                                iid, mbps = upload_to(api, path, store, timeout)
+                            cpu[f"{kind}_upload"].append(m.per_gb(size))
                             try:
                                 ours[f"{kind}_upload"].append(mbps)
-                                ours[f"{kind}_download"].append(data_path.download(api, iid, size, timeout))
+                                with CpuMeter() as m:
+                                    ours[f"{kind}_download"].append(
+                                        data_path.download(api, iid, size, timeout)
+                                    )
+                                cpu[f"{kind}_download"].append(m.per_gb(size))
                             finally:
                                 status = api.delete_image(iid)
                                 if status not in (200, 204):
@@ -468,6 +508,7 @@ def run_section(run) -> None:  # noqa: ANN001 - run.Run
         size=size,
         leftovers=leftovers,
         settings={"io_size": IO_SIZE, "threads": RAW_THREADS, "s3_part": S3_PART},
+        cpu_core_s_per_gb={k: [round(x, 3) for x in v] for k, v in cpu.items() if v},
     )
     if any(leftovers.values()):
         run.note(f"stores: left behind after the run (then removed): {leftovers}")
@@ -632,7 +673,23 @@ def docs_section(res: dict, json_rel: str) -> str:
         "cache), while a PUT/GET /file is one stream. The boto3 limits are Python clients too "
         "(a single curl GET from RGW is faster than boto3's threaded download). On this 2-CPU "
         "machine the client, the server and every Ceph daemon share the CPUs, and other work on the "
-        "machine shows in the load averages below: the spread between repeats is mostly that.",
+        "machine shows in the load averages below: the spread between repeats is mostly that. "
+        "Where a transfer keeps the CPUs nearly busy (the CPU table below), its rate is the CPU "
+        "count over its cost per byte, and its ratio to a raw limit is at most the ratio of their "
+        "costs: an upload pays the hashing row's cost on top of what the raw tool pays.",
+        "",
+        "CPU per byte, same run: the whole machine's core-seconds (user + system, all processes: "
+        "client, server and Ceph alike) per 10⁹ bytes moved, median; the CPU-bound ceiling is what "
+        f"this {res['machine']['nproc']}-CPU machine could move at that cost with every core busy "
+        "(cores ÷ cost), and a rate near it is CPU-bound — faster needs less work per byte, not "
+        "more parallelism. The last column is about the share of the CPUs the transfer kept busy; "
+        "for the `rados`/`rbd` command-line tools the cost includes their start-up and cluster "
+        "connection, which their own timing leaves out, so it can pass 1 there:",
+        "",
+        report._md_table(
+            ["transfer", "MB/s (median)", "core-s per GB", "CPU-bound ceiling", "rate ÷ ceiling"],
+            cpu_rows(res),
+        ),
         "",
         "Machine load and server memory during the sections:",
         "",
@@ -677,6 +734,37 @@ def ceiling_rows(F: dict, L: dict) -> list[list[str]]:
                 out.append(
                     [f["label"], f"{report.fmt(v)} MB/s", f"{L[k]['label']}: {report.fmt(c)}", f"{v / c:.2f}"]
                 )
+    return out
+
+
+def cpu_rows(res: dict) -> list[list[str]]:
+    """Each measurement's MB/s beside its machine-wide CPU cost and the rate that cost allows."""
+    import statistics
+
+    import report
+
+    st, F, L = res["stores"], res["figures"], res["limits"]
+    costs = st.get("cpu_core_s_per_gb") or {}
+    lab = data_path.size_label(st["size"])
+    nproc = res["machine"]["nproc"]
+    out = []
+    ours = [f"{s}_{d}" for s in STORE_IDS for d in ("upload", "download")]
+    for k in [*ours, *RAW_KEYS]:
+        src = F.get(f"{k}_{lab}") if k in ours else L.get(k)
+        rate, cost = report._med(src), costs.get(k)
+        if rate is None or not cost:
+            continue
+        c = statistics.median(cost)
+        ceiling = nproc / c * 1e3
+        out.append(
+            [
+                src["label"],
+                report.fmt(rate),
+                f"{c:.2f}",
+                f"{report.fmt(ceiling)} MB/s",
+                f"{rate / ceiling:.2f}",
+            ]
+        )
     return out
 
 
