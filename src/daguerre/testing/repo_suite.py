@@ -186,7 +186,7 @@ class RepoSuite:
 
         async def claim(owner: str) -> None:
             async with db.write() as conn:
-                job = await queue.claim(conn, owner, 0.2, [kind])
+                job = await queue.claim(conn, owner, 30, [kind])
                 if job:
                     claimed.append(owner)
 
@@ -194,7 +194,10 @@ class RepoSuite:
         assert len(claimed) == 1
         async with db.write() as conn:
             assert await queue.claim(conn, "late", 30, [kind]) is None
-        await asyncio.sleep(0.3)  # the lease runs out: another worker may take the job over
+            # The holder renews for a moment only (a long lease above, so that a slow machine
+            # cannot let it run out before "late" asks)...
+            assert await queue.renew(conn, job_id, claimed[0], 0.2)
+        await asyncio.sleep(0.3)  # ...and it runs out: another worker may take the job over
         async with db.write() as conn:
             job = await queue.claim(conn, "rescuer", 30, [kind])
         assert job is not None and job.id == job_id and job.attempts == 2
