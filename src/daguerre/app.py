@@ -69,7 +69,7 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 if opts.get("rbd_store_chunk_size")
                 else None,
                 **_ints(name, opts, writes_in_flight="rbd_store_writes_in_flight",
-                        read_ahead="rbd_store_read_ahead"),
+                        read_ahead="rbd_store_read_ahead", op_timeout="rbd_store_op_timeout"),
             )  # fmt: skip
         elif kind == "s3":
             from daguerre.stores.s3 import S3Store

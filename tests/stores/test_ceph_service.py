@@ -4,7 +4,10 @@ clones boot the same bytes, delete refused while a clone exists, copy-image to S
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import httpx
 import pytest
 
 from actors import Actor
@@ -162,8 +166,6 @@ def test_server_memory_stays_bounded_through_ceph_stores(tmp_path: Path, ceph_cl
     8 MiB parts) and the allocator's slack, not with the image. Seen: 70-94 MiB of growth over
     four runs; a store that buffered the image would add ~1 GiB. The bound does not tell the
     malloc arena cap (cli._tune_malloc) apart: growth was the same range without it."""
-    import httpx
-
     conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
@@ -202,5 +204,115 @@ def test_server_memory_stays_bounded_through_ceph_stores(tmp_path: Path, ceph_cl
         growth_mib = (server.peak_rss_kib() - baseline) / 1024
         print(f"server RSS baseline {baseline / 1024:.1f} MiB, growth to peak {growth_mib:.1f} MiB")
         assert growth_mib < 128
+    finally:
+        server.stop()
+
+
+# -------------------------------------------------------------------- a store that goes away
+
+
+def _daemon_pid(ceph: dict, name: str) -> int:
+    return int((Path(ceph["conf"]).parent / "run" / f"{name}.pid").read_text())
+
+
+def _state(pid: int) -> str:
+    try:
+        return next(
+            line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("State:")
+        )
+    except (OSError, StopIteration):
+        return "State:\tX"
+
+
+def _wait_gone(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and "\tZ" not in _state(pid):
+        assert time.monotonic() < deadline, f"process {pid} did not stop"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def radosgw_stopped(ceph: dict) -> Iterator[None]:
+    """The gateway really stops (SIGTERM, the process gone) and is started again with its own
+    command line: radosgw keeps no state of its own, everything is in RADOS."""
+    pid = _daemon_pid(ceph, "client.rgw.a")
+    argv = [a.decode() for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    os.kill(pid, signal.SIGTERM)
+    _wait_gone(pid)
+    try:
+        yield
+    finally:
+        subprocess.run(argv, check=True, timeout=60, capture_output=True)  # daemonizes, as up.sh starts it
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(ceph["s3"]["endpoint_url"], timeout=2).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "radosgw did not come back"
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def osd_frozen(ceph: dict) -> Iterator[None]:
+    """The only OSD stops answering (SIGSTOP: a hung host or a partition looks like this to a
+    client) and then carries on (SIGCONT) with its data intact."""
+    pid = _daemon_pid(ceph, "osd.0")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
+    tmp_path: Path,
+    ceph_cluster,
+    bucket: str,  # noqa: ANN001
+) -> None:
+    """S3: radosgw stopped and started again. RBD: the OSD frozen and thawed; librados would wait
+    for it without end (the test hangs with rbd_store_op_timeout = 100000), the store's
+    operation bound turns that into a 503."""
+    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
+    # a short bound on librados operations so the frozen OSD shows within seconds (default 60 s)
+    conf.write_text(conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1))
+    server = ServerProcess(tmp_path / "data", config=conf).start()
+    try:
+        actor = Actor(server.url, "outage", "member,reader")
+
+        def upload(image_id: str, store: str, data: bytes) -> httpx.Response:
+            return actor.client.put(f"/v2/images/{image_id}/file", content=data,
+                                    headers={"Content-Type": "application/octet-stream", "X-Image-Meta-Store": store})  # fmt: skip
+
+        def status(image_id: str) -> str:
+            return actor.get(f"/v2/images/{image_id}").json()["status"]
+
+        for store, outage in (("objects", radosgw_stopped), ("ceph", osd_frozen)):
+            kept = actor.create(name=f"kept-{store}")
+            assert upload(kept["id"], store, b"k" * 100_000).status_code == 204
+            image = actor.create(name=f"during-{store}")
+            with outage(ceph_cluster):
+                t0 = time.monotonic()
+                r = upload(image["id"], store, b"x" * 3_000_000)
+                failed_after = time.monotonic() - t0
+                assert r.status_code == 503, (store, r.status_code, r.text)
+                body = r.json()
+                assert f"store {store}" in body["message"], body
+                r = actor.get(f"/v2/images/{kept['id']}/file")
+                assert r.status_code == 503 and f"store {store}" in r.json()["message"], r.text
+            print(f"{store}: 503 after {failed_after:.1f} s; image {status(image['id'])} after the outage")
+            assert failed_after < 30
+            # Back without a restart: the old image reads, the failed one uploads (once the failed
+            # attempt's guard is settled, if it had to wait for the store to clean up).
+            assert actor.get(f"/v2/images/{kept['id']}/file").content == b"k" * 100_000
+            deadline = time.monotonic() + 120
+            while status(image["id"]) != "queued":
+                assert time.monotonic() < deadline, status(image["id"])
+                time.sleep(0.5)
+            assert upload(image["id"], store, b"x" * 3_000_000).status_code == 204
+            assert actor.get(f"/v2/images/{image['id']}/file").content == b"x" * 3_000_000
+            for i in (kept["id"], image["id"]):
+                assert actor.client.delete(f"/v2/images/{i}").status_code == 204
     finally:
         server.stop()

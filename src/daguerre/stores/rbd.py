@@ -114,6 +114,12 @@ READ_SIZE = 4 * 1024 * 1024
 READ_AHEAD = 4
 # Writes in flight while an upload receives (each one object, chunk_size bytes).
 WRITES_IN_FLIGHT = 4
+# librados waits for an OSD or monitor without end by default, so a cluster that stops answering
+# (an OSD host hung, a network partition) would hold every upload and download, and the threads
+# they run on, until it comes back. A bound turns that into StoreUnavailable (503) and frees the
+# request; healthy operations take milliseconds, and a peering pause after an OSD failure
+# stays well under a minute, so 60 s fails only what would have hung.
+OP_TIMEOUT = 60
 # An image of unknown size starts at this many chunks and grows by doubling, by at most
 # GROW_MAX at a time (thin: the size costs nothing); it is cut to the bytes received at the end.
 GROW_MIN_CHUNKS = 8
@@ -185,6 +191,7 @@ class RbdStore(Store):
         read_ahead: int = READ_AHEAD,
         read_size: int | None = None,
         connect_timeout: int = 10,
+        op_timeout: int = OP_TIMEOUT,
         io: BlockingIO | None = None,
     ):
         self.id = id
@@ -203,6 +210,9 @@ class RbdStore(Store):
         # A power of two no larger than an object: a read never straddles two objects.
         self.read_size = min(read_size or READ_SIZE, self.chunk_size)
         self.connect_timeout = connect_timeout
+        if op_timeout < 1:
+            raise ValueError("op_timeout must be at least 1 second")
+        self.op_timeout = op_timeout
         self._io = io or BlockingIO()
         self._rados, self._rbd = load_bindings()
         self._cluster: Any = None
@@ -225,7 +235,11 @@ class RbdStore(Store):
 
     def _connect_blocking(self) -> None:
         rados = self._rados
-        conf = {"client_mount_timeout": str(self.connect_timeout)}
+        conf = {
+            "client_mount_timeout": str(self.connect_timeout),
+            "rados_osd_op_timeout": str(self.op_timeout),
+            "rados_mon_op_timeout": str(self.op_timeout),
+        }
         if self.keyring:
             conf["keyring"] = self.keyring
         cluster = rados.Rados(conffile=self.conffile, rados_id=self.user, conf=conf)
@@ -256,7 +270,7 @@ class RbdStore(Store):
             return StoreNotFound(str(exc))
         if isinstance(exc, (rbd.NoSpace, rbd.DiskQuotaExceeded, rados.NoSpace)):
             return StoreFull(f"store {self.id}: {exc}")
-        if isinstance(exc, (rbd.ConnectionShutdown, rados.TimedOut, rados.ConnectionShutdown)):
+        if isinstance(exc, (rbd.ConnectionShutdown, rbd.Timeout, rados.TimedOut, rados.ConnectionShutdown)):
             return StoreUnavailable(f"store {self.id}: {exc}")
         return StoreError(f"store {self.id}: {exc}")
 
