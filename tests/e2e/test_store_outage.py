@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 from actors import Actor
 from daguerre.testing.server import ServerProcess
@@ -22,12 +23,18 @@ def test_filesystem_store_outage_and_recovery(tmp_path) -> None:  # noqa: ANN001
         image = actor.create(name="during")
         r = actor.upload(image["id"], b"x" * 5000)
         assert r.status_code == 503 and "store" in r.json()["message"].lower()
-        assert actor.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+        # The failed upload's clean-up could not reach the store either: the image stays in
+        # saving (no new upload may write under its key) until housekeeping has cleaned up.
+        assert actor.get(f"/v2/images/{image['id']}").json()["status"] == "saving"
         r = actor.get(f"/v2/images/{kept['id']}/file")
         assert r.status_code == 503
         # It comes back: no restart needed.
         images.unlink()
         os.rename(tmp_path / "images.away", images)
+        deadline = time.monotonic() + 30
+        while actor.get(f"/v2/images/{image['id']}").json()["status"] != "queued":
+            assert time.monotonic() < deadline, "housekeeping did not put the image back in queued"
+            time.sleep(0.2)
         assert actor.upload(image["id"], b"x" * 5000).status_code == 204
         assert actor.get(f"/v2/images/{kept['id']}/file").content == b"k" * 5000
     finally:

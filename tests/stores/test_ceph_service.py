@@ -316,3 +316,60 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
                 assert actor.client.delete(f"/v2/images/{i}").status_code == 204
     finally:
         server.stop()
+
+
+def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+    """The store stops answering while an upload's writes are in flight, so the store's own
+    clean-up cannot remove the partial data (RBD: an image without its snapshot; S3: a multipart
+    upload) either. The image stays in saving meanwhile; once the store answers, housekeeping
+    removes the partial data and puts the image back in queued, without a restart."""
+    from daguerre.stores.rbd import load_bindings
+
+    rados, rbd = load_bindings()
+    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
+    conf.write_text(conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1))
+    s3 = ceph_cluster["s3"]
+    client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
+                          aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+    server = ServerProcess(tmp_path / "data", config=conf).start()
+    block = bytes(range(256)) * (2**20 // 256)
+    try:
+        actor = Actor(server.url, "cutoff", "member,reader")
+        for store, outage in (("ceph", osd_frozen), ("objects", radosgw_stopped)):
+            image = actor.create(name=f"cut-{store}")
+            with contextlib.ExitStack() as stack:
+
+                def body(outage=outage) -> Iterator[bytes]:  # noqa: ANN001
+                    for i in range(48):
+                        if i == 16:  # writes are in flight by now: the store goes away under them
+                            stack.enter_context(outage(ceph_cluster))
+                        yield block
+
+                headers = {**actor.headers, "Content-Type": "application/octet-stream",
+                           "Content-Length": str(48 * len(block)), "X-Image-Meta-Store": store}  # fmt: skip
+                try:
+                    code = httpx.put(f"{server.url}/v2/images/{image['id']}/file", content=body(), headers=headers,
+                                     timeout=120).status_code  # fmt: skip
+                except httpx.TransportError:  # the server may answer 503 before it has read the body
+                    code = None
+                assert code in (503, None), code
+                assert actor.get(f"/v2/images/{image['id']}").json()["status"] == "saving"
+            deadline = time.monotonic() + 120
+            while (status := actor.get(f"/v2/images/{image['id']}").json()["status"]) != "queued":
+                assert time.monotonic() < deadline, status
+                time.sleep(0.5)
+            cluster = rados.Rados(conffile=ceph_cluster["conf"], rados_id=ceph_cluster.get("user") or "admin",
+                                  conf={"keyring": ceph_cluster["keyring"]})  # fmt: skip
+            cluster.connect(timeout=30)
+            try:
+                with cluster.open_ioctx(ceph_cluster["pool"]) as ioctx:
+                    assert image["id"] not in rbd.RBD().list(ioctx)
+            finally:
+                cluster.shutdown()
+            uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=image["id"]).get("Uploads", [])
+            assert uploads == []
+            assert client.list_objects_v2(Bucket=bucket, Prefix=image["id"]).get("KeyCount", 0) == 0
+            print(f"{store}: upload cut off ({code}), image back in queued, nothing left in the store")
+            assert actor.client.delete(f"/v2/images/{image['id']}").status_code == 204
+    finally:
+        server.stop()

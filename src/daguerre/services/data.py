@@ -129,18 +129,26 @@ async def _begin(rt: Runtime, ctx: RequestContext, image_id: str, rule: str, tar
     return _Transfer(image, guard_id)
 
 
-async def _abort(
-    rt: Runtime, transfer: _Transfer, from_status: str, store: Store, key: str, wrote: bool
-) -> None:
-    """Undo an upload or stage: data removed, image back in queued, guard gone."""
-    if wrote:
+async def _abort(rt: Runtime, transfer: _Transfer, from_status: str, store: Store, key: str) -> None:
+    """Undo an upload or stage: data removed, image back in queued, guard gone.
+
+    The data may be a finished object or a store's partial one (an RBD image without its
+    snapshot, an S3 multipart upload) that the store's own clean-up could not remove, typically
+    because the store stopped answering, which is also why the upload failed. Then the image
+    stays in its transfer status and the guard's lease is ended at once, so housekeeping (any
+    process, every few seconds) removes the data and puts the image back in queued as soon as
+    the store answers: no orphan is left, and no new upload can write under the key before."""
+    try:
         try:
             await store.delete(key)
         except StoreNotFound:
             pass
-        except StoreError:
-            log.exception("could not remove data of failed upload %s; the guard stays for the reaper", key)
-            return
+        await store.discard_partial(key)
+    except StoreError as exc:
+        log.warning("could not remove the data of failed upload %s yet (%s); housekeeping retries", key, exc)
+        async with rt.db.write() as conn:
+            await job_queue.renew(conn, transfer.guard_id, rt.process_id, 0)
+        return
     async with rt.db.write() as conn:
         await image_repo.transition(
             conn, transfer.image.id, [from_status], img.QUEUED, size=None, virtual_size=None
@@ -182,7 +190,6 @@ async def upload(
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)
     image = transfer.image
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
-    wrote = False
     try:
         # A previous attempt that crashed after writing but before recording leaves data under the
         # key (finished, or unfinished such as an S3 multipart upload): the upload guard makes
@@ -204,7 +211,6 @@ async def upload(
             observers=[inspector.feed],
         )
         await _put(rt, store, key, stream, expected_size)
-        wrote = True
         verdict = judge_claim(rt, inspector.finish(), image.disk_format or "raw")
         digests = stream.digests()
         async with rt.db.write() as conn:
@@ -219,7 +225,7 @@ async def upload(
             await job_queue.finish(conn, transfer.guard_id)
     except BaseException:
         keeper.cancel()
-        await asyncio.shield(_abort(rt, transfer, img.SAVING, store, key, wrote or await _exists(store, key)))
+        await asyncio.shield(_abort(rt, transfer, img.SAVING, store, key))
         raise
     keeper.cancel()
     return await _reload(rt, image_id)
@@ -257,12 +263,10 @@ async def stage(
     )
     image = transfer.image
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
-    wrote = False
     try:
         stream = DigestingStream(rechunk(body), rt.settings.DEFAULT.hashing_algorithm,
                                  limits=[(rt.settings.DEFAULT.image_size_cap, "image_size_cap")])  # fmt: skip
         await _put(rt, rt.staging, key, stream, expected_size)
-        wrote = True
         async with rt.db.write() as conn:
             current = await image_repo.get(conn, image_id)
             if current is None or current.status != img.UPLOADING:
@@ -272,9 +276,7 @@ async def stage(
             await job_queue.finish(conn, transfer.guard_id)
     except BaseException:
         keeper.cancel()
-        await asyncio.shield(
-            _abort(rt, transfer, img.UPLOADING, rt.staging, key, wrote or await _exists(rt.staging, key))
-        )
+        await asyncio.shield(_abort(rt, transfer, img.UPLOADING, rt.staging, key))
         raise
     keeper.cancel()
     return image
