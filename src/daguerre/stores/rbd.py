@@ -7,7 +7,9 @@ so memory stays at ``writes_in_flight + 1`` chunks), then creates and protects t
 ``snap``. Reads, ``stat`` and ``delete`` go through that snapshot, so an image without it (a put
 in flight) is not an object yet: they say StoreNotFound. Any failure or cancellation waits for
 the writes in flight, then removes the partial image (snapshot first). A crash can leave an
-image without its snapshot: ``reap_orphans()`` (start-up only) removes such images.
+image without its snapshot: ``discard_partial(key)`` removes it for one key (the server calls it
+where an upload guard or import lock makes the key its own); ``reap_orphans()`` removes every
+such image, and is only safe when no Daguerre process is writing to the pool.
 
 The location is Glance's ``rbd://<fsid>/<pool>/<key>/snap``, which Nova and Cinder understand:
 they clone the protected snapshot copy-on-write. While such clones exist, ``delete`` raises
