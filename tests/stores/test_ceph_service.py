@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -123,6 +124,22 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket:
                 for off in range(0, size, 4 * 2**20):
                     digest.update(c.read(off, min(4 * 2**20, size - off)))
             assert digest.hexdigest() == done["checksum"]  # the clone boots the same bytes
+            # ...and as an operator sees it with Ceph's own rbd tool: snap protected, a clone of it
+            # exported byte for byte.
+            spec = f"{ceph_cluster['pool']}/{image['id']}"
+
+            def rbd_cli(*args: str) -> bytes:
+                return subprocess.run(["rbd", "-c", ceph_cluster["conf"], *args], capture_output=True, check=True,
+                                      timeout=120).stdout  # fmt: skip
+
+            snaps = json.loads(rbd_cli("snap", "ls", "--format", "json", spec))
+            assert [(x["name"], str(x["protected"]).lower()) for x in snaps] == [("snap", "true")], snaps
+            rbd_cli("clone", f"{spec}@snap", f"{ceph_cluster['pool']}/{clone}-cli")
+            try:
+                exported = rbd_cli("export", "--no-progress", f"{ceph_cluster['pool']}/{clone}-cli", "-")
+            finally:
+                rbd_cli("rm", "--no-progress", f"{ceph_cluster['pool']}/{clone}-cli")
+            assert hashlib.md5(exported).hexdigest() == done["checksum"]
             r = actor.delete(f"/v2/images/{image['id']}")
             assert r.status_code == 409 and "clone" in r.text
             assert actor.get(f"/v2/images/{image['id']}").json()["status"] == "active"
