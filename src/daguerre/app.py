@@ -86,7 +86,13 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 secret_key=opts["s3_store_secret_key"],
                 region=opts.get("s3_store_region_name") or "us-east-1",
                 addressing_style=opts.get("s3_store_bucket_url_format", "path"),
-                **_ints(name, opts, parts_in_flight="s3_store_parts_in_flight"),
+                **_ints(
+                    name,
+                    opts,
+                    parts_in_flight="s3_store_parts_in_flight",
+                    connect_timeout="s3_store_connect_timeout",
+                    read_timeout="s3_store_read_timeout",
+                ),
             )
         elif kind == "http":
             from daguerre.stores.http import HttpStore

@@ -58,12 +58,15 @@ def test_store_tuning_options(tmp_path) -> None:  # noqa: ANN001
           "s3_store_access_key = a\ns3_store_secret_key = s\n")  # fmt: skip
     conf = tmp_path / "ok.conf"
     conf.write_text(f"[DEFAULT]\nenabled_backends = objects:s3\n[glance_store]\ndefault_backend = objects\n"
-                    f"[objects]\n{s3}s3_store_parts_in_flight = 2\n")  # fmt: skip
+                    f"[objects]\n{s3}s3_store_parts_in_flight = 2\n"
+                    "s3_store_connect_timeout = 3\ns3_store_read_timeout = 20\n")  # fmt: skip
     stores, default = build_stores(load_settings(conf, env={}))
     assert default == "objects" and stores["objects"].parts_in_flight == 2
+    client_config = stores["objects"]._client.meta.config  # what botocore will use
+    assert (client_config.connect_timeout, client_config.read_timeout) == (3, 20)
 
     bad = tmp_path / "bad.conf"
-    bad.write_text(conf.read_text().replace("= 2", "= many"))
+    bad.write_text(conf.read_text().replace("= 2\n", "= many\n"))
     out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(bad), "serve"],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 2
