@@ -15,6 +15,7 @@ it still has, and every temporary lives under work/<job id>.*):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -383,7 +384,10 @@ async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: A
         except StoreNotFound:
             pass
         await store.discard_partial(key)
-        await store.put(key, fan.consumer(i), size=size)
+        # Closed however the put ends: a store that fails mid-stream stops reading, and until its
+        # consumer is closed the pump would wait on its full queue, and the copy hang with it.
+        async with contextlib.aclosing(fan.consumer(i)) as chunks:
+            await store.put(key, chunks, size=size)
 
     results = await asyncio.gather(
         fan.pump(), *(one(i, s) for i, s in enumerate(store_ids)), return_exceptions=True

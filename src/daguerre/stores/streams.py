@@ -115,7 +115,10 @@ class Fanout:
     """Read a source once, feed it to several consumers (one per store) in parallel.
 
     Each consumer has a small bounded queue; a consumer that fails or stops early is dropped (its
-    queue drained so the pump never blocks on it) and the others carry on.
+    queue drained so the pump never blocks on it) and the others carry on. Dropping happens when
+    the consumer is closed: whoever reads one must close it however it stops reading
+    (``contextlib.aclosing``). A consumer abandoned unclosed stays referenced from the failure's
+    traceback, and the pump would wait on its full queue for good.
     """
 
     def __init__(self, source: AsyncIterator[bytes], n: int, depth: int = 2):
