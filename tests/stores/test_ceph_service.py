@@ -390,3 +390,55 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cl
             assert actor.client.delete(f"/v2/images/{image['id']}").status_code == 204
     finally:
         server.stop()
+
+
+def test_removing_data_outlasts_a_store_outage(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+    """Images deleted while their S3 store is down: the data removal is retried until the store
+    answers (three tries in six seconds would leave it there for good), and a copy-image cut off
+    by the outage, whose multipart upload the store could not abort, has it aborted once the
+    image is deleted and the store is back. Nothing is left in the bucket."""
+    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
+    s3 = ceph_cluster["s3"]
+    client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
+                          aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+    server = ServerProcess(tmp_path / "data", config=conf).start()
+    try:
+        actor = Actor(server.url, "removal", "admin,member,reader")
+        kept = actor.create(name="in-s3")
+        r = actor.client.put(f"/v2/images/{kept['id']}/file", content=b"s" * 1_000_000,
+                             headers={"Content-Type": "application/octet-stream", "X-Image-Meta-Store": "objects"})  # fmt: skip
+        assert r.status_code == 204
+        copied = actor.create(name="copied")
+        block = bytes(range(256)) * (4 * 2**20 // 256)
+        r = httpx.put(f"{server.url}/v2/images/{copied['id']}/file", content=iter([block] * 64),
+                      headers={**actor.headers, "Content-Type": "application/octet-stream",
+                               "Content-Length": str(64 * len(block))}, timeout=120)  # fmt: skip
+        assert r.status_code == 204  # 256 MiB in RBD, the default store
+        r = actor.post(f"/v2/images/{copied['id']}/import",
+                       json={"method": {"name": "copy-image"}, "stores": ["objects"]})  # fmt: skip
+        assert r.status_code == 202
+        deadline = time.monotonic() + 60
+        while not client.list_multipart_uploads(Bucket=bucket, Prefix=copied["id"]).get("Uploads"):
+            assert time.monotonic() < deadline, "the copy never started a multipart upload"
+            time.sleep(0.02)
+        with radosgw_stopped(ceph_cluster):
+            deadline = time.monotonic() + 60
+            while "objects" not in actor.get(f"/v2/images/{copied['id']}").json().get(
+                "os_glance_failed_import", ""
+            ):
+                assert time.monotonic() < deadline, "the copy did not fail"
+                time.sleep(0.2)
+            assert actor.client.delete(f"/v2/images/{kept['id']}").status_code == 204
+            assert actor.client.delete(f"/v2/images/{copied['id']}").status_code == 204
+            time.sleep(8)  # longer than three tries take (2 and 4 s apart)
+        assert client.list_multipart_uploads(Bucket=bucket, Prefix=copied["id"]).get("Uploads"), (
+            "the cut-off copy left no multipart upload: this test no longer tests its removal"
+        )
+        deadline = time.monotonic() + 120
+        while client.list_objects_v2(Bucket=bucket, Prefix=kept["id"]).get(
+            "KeyCount", 0
+        ) or client.list_multipart_uploads(Bucket=bucket, Prefix=copied["id"]).get("Uploads"):
+            assert time.monotonic() < deadline, "data of deleted images is still in the bucket"
+            time.sleep(0.5)
+    finally:
+        server.stop()

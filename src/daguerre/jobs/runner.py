@@ -20,6 +20,9 @@ from daguerre.stores.base import StoreNotFound
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0
+# Retries wait 2, 4, 8 ... seconds, at most this long: a job retried until done (a store that
+# was down for hours) is tried again within minutes of the store coming back.
+MAX_RETRY_DELAY = 300.0
 Handler = Callable[[Runtime, Job], Awaitable[None]]
 FailureHook = Callable[[Runtime, Job, str], Awaitable[None]]
 
@@ -48,6 +51,17 @@ async def _delete_data(rt: Runtime, job: Job) -> None:
         await rt.stores[store_id].delete(job.payload["key"])
     except StoreNotFound:
         pass
+
+
+@handler("discard-partial")
+async def _discard_partial(rt: Runtime, job: Job) -> None:
+    """What a failed import or copy may have left in a store under a deleted image's key (an
+    RBD image without its snapshot, an S3 multipart upload) when the store could not be reached
+    to clean up. Enqueued when the image is deleted: no writer can start under its key again."""
+    store_id = job.payload["store"]
+    if store_id not in rt.stores:
+        raise Permanent(f"store {store_id} is not configured here")
+    await rt.stores[store_id].discard_partial(job.payload["key"])
 
 
 @handler("delete-staging")
@@ -83,7 +97,8 @@ async def _execute(rt: Runtime, job: Job) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         message = str(exc) or type(exc).__name__
-        permanent = isinstance(exc, Permanent) or job.attempts >= job.max_attempts
+        out_of_attempts = job.max_attempts != queue.UNTIL_DONE and job.attempts >= job.max_attempts
+        permanent = isinstance(exc, Permanent) or out_of_attempts
         log.warning("job %s (%s) failed (attempt %d): %s", job.id, job.kind, job.attempts, message,
                     exc_info=not isinstance(exc, Permanent))  # fmt: skip
         if permanent and on_failure is not None:
@@ -92,7 +107,8 @@ async def _execute(rt: Runtime, job: Job) -> None:
             except Exception:  # noqa: BLE001
                 log.exception("failure hook of job %s failed", job.id)
         async with rt.db.write() as conn:
-            await queue.fail(conn, job.id, message, retry_in=None if permanent else 2.0**job.attempts)
+            retry_in = None if permanent else min(2.0 ** min(job.attempts, 30), MAX_RETRY_DELAY)
+            await queue.fail(conn, job.id, message, retry_in=retry_in)
         return
     finally:
         renewer.cancel()
