@@ -272,6 +272,18 @@ def radosgw_stopped(ceph: dict) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def radosgw_frozen(ceph: dict) -> Iterator[None]:
+    """The gateway stops answering but keeps its port (SIGSTOP): connections are accepted by the
+    kernel and then nothing comes back, the case only a read timeout ends."""
+    pid = _daemon_pid(ceph, "client.rgw.a")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+@contextlib.contextmanager
 def osd_frozen(ceph: dict) -> Iterator[None]:
     """The only OSD stops answering (SIGSTOP: a hung host or a partition looks like this to a
     client) and then carries on (SIGCONT) with its data intact."""
@@ -288,12 +300,13 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
     ceph_cluster,
     bucket: str,  # noqa: ANN001
 ) -> None:
-    """S3: radosgw stopped and started again. RBD: the OSD frozen and thawed; librados would wait
-    for it without end (the test hangs with rbd_store_op_timeout = 100000), the store's
-    operation bound turns that into a 503."""
+    """S3: radosgw stopped and started again, then frozen and thawed (a read timeout ends each
+    request). RBD: the OSD frozen and thawed; librados would wait for it without end (the test
+    hangs with rbd_store_op_timeout = 100000), the store's operation bound turns that into a 503."""
     conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
-    # a short bound on librados operations so the frozen OSD shows within seconds (default 60 s)
-    conf.write_text(conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1))
+    # short bounds so the frozen daemons show within seconds (defaults: 60 s)
+    text = conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1)
+    conf.write_text(text.replace("[objects]\n", "[objects]\ns3_store_read_timeout = 2\n", 1))
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
         actor = Actor(server.url, "outage", "member,reader")
@@ -305,7 +318,11 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
         def status(image_id: str) -> str:
             return actor.get(f"/v2/images/{image_id}").json()["status"]
 
-        for store, outage in (("objects", radosgw_stopped), ("ceph", osd_frozen)):
+        for store, outage in (
+            ("objects", radosgw_stopped),
+            ("objects", radosgw_frozen),
+            ("ceph", osd_frozen),
+        ):
             kept = actor.create(name=f"kept-{store}")
             assert upload(kept["id"], store, b"k" * 100_000).status_code == 204
             image = actor.create(name=f"during-{store}")
@@ -318,7 +335,8 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
                 assert f"store {store}" in body["message"], body
                 r = actor.get(f"/v2/images/{kept['id']}/file")
                 assert r.status_code == 503 and f"store {store}" in r.json()["message"], r.text
-            print(f"{store}: 503 after {failed_after:.1f} s; image {status(image['id'])} after the outage")
+            print(f"{store} ({outage.__name__}): 503 after {failed_after:.1f} s; "
+                  f"image {status(image['id'])} after the outage")  # fmt: skip
             assert failed_after < 30
             # Back without a restart: the old image reads, the failed one uploads (once the failed
             # attempt's guard is settled, if it had to wait for the store to clean up).
