@@ -17,10 +17,6 @@ from daguerre.db.images import utcnow
 from daguerre.db.schema import jobs
 
 READY, RUNNING, DONE, FAILED = "ready", "running", "done", "failed"
-# max_attempts for jobs that must not give up while their failure is temporary: removing data
-# from a store that is down. Three tries in six seconds would leave the data there for good; these
-# run until they succeed or fail permanently (the store no longer configured, say).
-UNTIL_DONE = 0
 
 
 @dataclass

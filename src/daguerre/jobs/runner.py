@@ -32,17 +32,25 @@ class Permanent(Exception):
 
 
 _HANDLERS: dict[str, tuple[Handler, FailureHook | None]] = {}
+# Kinds retried until they succeed or fail permanently, whatever their max_attempts: removing data
+# from a store that is down. Giving up after three tries in six seconds would leave the data
+# there for good.
+_UNTIL_DONE: set[str] = set()
 
 
-def handler(kind: str, on_failure: FailureHook | None = None) -> Callable[[Handler], Handler]:
+def handler(
+    kind: str, on_failure: FailureHook | None = None, *, until_done: bool = False
+) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[kind] = (fn, on_failure)
+        if until_done:
+            _UNTIL_DONE.add(kind)
         return fn
 
     return register
 
 
-@handler("delete-data")
+@handler("delete-data", until_done=True)
 async def _delete_data(rt: Runtime, job: Job) -> None:
     store_id = job.payload["store"]
     if store_id not in rt.stores:
@@ -53,7 +61,7 @@ async def _delete_data(rt: Runtime, job: Job) -> None:
         pass
 
 
-@handler("discard-partial")
+@handler("discard-partial", until_done=True)
 async def _discard_partial(rt: Runtime, job: Job) -> None:
     """What a failed import or copy may have left in a store under a deleted image's key (an
     RBD image without its snapshot, an S3 multipart upload) when the store could not be reached
@@ -64,7 +72,7 @@ async def _discard_partial(rt: Runtime, job: Job) -> None:
     await rt.stores[store_id].discard_partial(job.payload["key"])
 
 
-@handler("delete-staging")
+@handler("delete-staging", until_done=True)
 async def _delete_staging(rt: Runtime, job: Job) -> None:
     try:
         await rt.staging.delete(job.payload["key"])
@@ -97,7 +105,7 @@ async def _execute(rt: Runtime, job: Job) -> None:
         raise
     except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
         message = str(exc) or type(exc).__name__
-        out_of_attempts = job.max_attempts != queue.UNTIL_DONE and job.attempts >= job.max_attempts
+        out_of_attempts = job.kind not in _UNTIL_DONE and job.attempts >= job.max_attempts
         permanent = isinstance(exc, Permanent) or out_of_attempts
         log.warning("job %s (%s) failed (attempt %d): %s", job.id, job.kind, job.attempts, message,
                     exc_info=not isinstance(exc, Permanent))  # fmt: skip

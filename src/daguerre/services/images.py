@@ -260,14 +260,16 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
         await image_repo.mark_deleted(conn, image_id)
         job_ids = []
         for loc in image.locations:
-            job_ids.append(await job_queue.enqueue(conn, "delete-data", {"store": loc.store, "key": loc.key},
-                                                   image_id=image_id, max_attempts=job_queue.UNTIL_DONE))  # fmt: skip
+            job_ids.append(
+                await job_queue.enqueue(
+                    conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=image_id
+                )
+            )
         # Stores an import or copy failed on may hold its partial data under the image's key.
         for store_id in sorted(set(image.properties.get(FAILED_IMPORT, "").split(",")) & set(rt.stores)):
             job_ids.append(await job_queue.enqueue(conn, "discard-partial", {"store": store_id, "key": image_id},
-                                                   image_id=image_id, max_attempts=job_queue.UNTIL_DONE))  # fmt: skip
-        job_ids.append(await job_queue.enqueue(conn, "delete-staging", {"key": image_id}, image_id=image_id,
-                                               max_attempts=job_queue.UNTIL_DONE))  # fmt: skip
+                                                   image_id=image_id))  # fmt: skip
+        job_ids.append(await job_queue.enqueue(conn, "delete-staging", {"key": image_id}, image_id=image_id))
         await image_repo.remove_locations(conn, image_id)
     # The jobs are durable; running them now just makes the space come back at once.
     from daguerre.jobs.runner import run_now
@@ -359,8 +361,7 @@ async def delete_from_store(rt: Runtime, ctx: RequestContext, store_id: str, ima
             raise Forbidden("Cannot delete the only location of an image")
         await _refuse_if_in_use(rt, Image(**{**image.__dict__, "locations": here}))
         await image_repo.remove_locations(conn, image_id, store_id)
-        job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key},
-                                           image_id=image_id, max_attempts=job_queue.UNTIL_DONE)
+        job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key}, image_id=image_id)
                    for loc in here]  # fmt: skip
     from daguerre.jobs.runner import run_now
 

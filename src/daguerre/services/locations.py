@@ -386,13 +386,7 @@ async def persist(rt: Runtime, conn: AsyncConnection, old: Image, new: Image) ->
         store = rt.stores.get(loc.store)
         if (loc.store, loc.key) in kept or store is None or is_read_only(store):
             continue
-        await job_queue.enqueue(
-            conn,
-            "delete-data",
-            {"store": loc.store, "key": loc.key},
-            image_id=new.id,
-            max_attempts=job_queue.UNTIL_DONE,
-        )
+        await job_queue.enqueue(conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=new.id)
 
 
 # --- Locations API (v2.17) ---------------------------------------------------------------------
