@@ -54,47 +54,32 @@ def cpu_times() -> tuple[float, float]:
     return sum(vals) - idle, sum(vals)
 
 
-def cpu_work() -> tuple[float, float]:
-    """(work, steal) core-seconds over all CPUs since boot. Work is user + nice + system + irq +
-    softirq (what this machine's processes, client, server and Ceph alike, cost); steal, time
-    the hypervisor gave to other guests, is kept apart: it is not ours."""
+def cpu_work() -> float:
+    """Core-seconds of work over all CPUs since boot: user + nice + system + irq + softirq (what
+    this machine's processes, client, server and Ceph alike, cost). Steal, time the hypervisor
+    gave to other guests, is left out: it is not ours."""
     vals = [float(v) for v in _read("/proc/stat").splitlines()[0].split()[1:]]
-    vals += [0.0] * (8 - len(vals))
-    user, nice, system, _idle, _iowait, irq, softirq, steal = vals[:8]
-    hz = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / hz, steal / hz
+    vals += [0.0] * (7 - len(vals))
+    user, nice, system, _idle, _iowait, irq, softirq = vals[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
-    """Machine-wide CPU spent while a block runs: ``core_s`` (core-seconds of work), ``wall_s``,
-    ``steal_s``; ``per_gb(n)`` is core-seconds per 10^9 bytes moved, ``busy`` the share of all
-    CPUs that was working. A transfer at busy ~1.0 is CPU-bound: on this machine its rate is
-    then the CPU count divided by its cost per byte, and any work added per byte slows it."""
+    """Machine-wide CPU spent while a block runs: ``core_s`` (core-seconds of work), ``wall_s``;
+    ``per_gb(n)`` is core-seconds per 10^9 bytes moved. A transfer that keeps every CPU busy is
+    CPU-bound: its rate is then the CPU count divided by its cost per byte."""
 
     def __enter__(self) -> CpuMeter:
         self._t0 = time.perf_counter()
-        self._w0, self._s0 = cpu_work()
+        self._w0 = cpu_work()
         return self
 
     def __exit__(self, *exc) -> None:
-        w1, s1 = cpu_work()
+        self.core_s = cpu_work() - self._w0
         self.wall_s = time.perf_counter() - self._t0
-        self.core_s = w1 - self._w0
-        self.steal_s = s1 - self._s0
 
     def per_gb(self, nbytes: int) -> float:
         return self.core_s / (nbytes / 1e9)
-
-    @property
-    def busy(self) -> float:
-        return self.core_s / max(1e-9, self.wall_s * (os.cpu_count() or 1))
-
-    def record(self, nbytes: int) -> dict:
-        return {
-            "core_s_per_gb": round(self.per_gb(nbytes), 3),
-            "busy": round(self.busy, 3),
-            "steal_s": round(self.steal_s, 2),
-        }
 
 
 def _disk_for(path: Path) -> dict:
