@@ -27,11 +27,15 @@ from daguerre.testing.server import ServerProcess
 pytestmark = pytest.mark.ceph
 
 
+def s3_client(ceph: dict):  # noqa: ANN201 - a boto3 S3 client
+    s3 = ceph["s3"]
+    return boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
+                        aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def bucket(ceph_cluster) -> Iterator[str]:  # noqa: ANN001
-    s3 = ceph_cluster["s3"]
-    client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
-                          aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+    client = s3_client(ceph_cluster)
     name = f"daguerre-svc-{uuid.uuid4().hex[:10]}"
     client.create_bucket(Bucket=name)
     yield name
@@ -44,7 +48,13 @@ def bucket(ceph_cluster) -> Iterator[str]:  # noqa: ANN001
     assert leftovers == [] and uploads == [], (leftovers, uploads)
 
 
-def write_config(path: Path, ceph: dict, bucket: str, root: Path) -> Path:
+def write_config(path: Path, ceph: dict, bucket: str, root: Path, *, short_bounds: bool = False) -> Path:
+    """The service's config; ``short_bounds``: librados operations bounded at 3 s and S3 reads at
+    2 s (defaults 60 s), so a frozen daemon shows within seconds."""
+    sections = ceph_store_sections(ceph, bucket, rbd_weight=100)
+    if short_bounds:
+        sections = sections.replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1)
+        sections = sections.replace("[objects]\n", "[objects]\ns3_store_read_timeout = 2\n", 1)
     path.write_text(
         f"""
 [DEFAULT]
@@ -53,7 +63,7 @@ enabled_import_methods = glance-direct,web-download,copy-image
 show_image_direct_url = true
 [glance_store]
 default_backend = ceph
-{ceph_store_sections(ceph, bucket, rbd_weight=100)}[local]
+{sections}[local]
 filesystem_store_datadir = {root / "local"}
 [image_import_opts]
 image_import_plugins = image_conversion
@@ -272,10 +282,10 @@ def radosgw_stopped(ceph: dict) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def radosgw_frozen(ceph: dict) -> Iterator[None]:
-    """The gateway stops answering but keeps its port (SIGSTOP): connections are accepted by the
-    kernel and then nothing comes back, the case only a read timeout ends."""
-    pid = _daemon_pid(ceph, "client.rgw.a")
+def _frozen(ceph: dict, daemon: str) -> Iterator[None]:
+    """The daemon stops answering (SIGSTOP: a hung host or a partition looks like this to a
+    client) and then carries on (SIGCONT) with its state intact."""
+    pid = _daemon_pid(ceph, daemon)
     os.kill(pid, signal.SIGSTOP)
     try:
         yield
@@ -283,16 +293,15 @@ def radosgw_frozen(ceph: dict) -> Iterator[None]:
         os.kill(pid, signal.SIGCONT)
 
 
-@contextlib.contextmanager
-def osd_frozen(ceph: dict) -> Iterator[None]:
-    """The only OSD stops answering (SIGSTOP: a hung host or a partition looks like this to a
-    client) and then carries on (SIGCONT) with its data intact."""
-    pid = _daemon_pid(ceph, "osd.0")
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
+def radosgw_frozen(ceph: dict) -> contextlib.AbstractContextManager[None]:
+    """The gateway keeps its port: connections are accepted by the kernel and then nothing comes
+    back, the case only a read timeout ends."""
+    return _frozen(ceph, "client.rgw.a")
+
+
+def osd_frozen(ceph: dict) -> contextlib.AbstractContextManager[None]:
+    """The only OSD: every RBD operation (and radosgw's) waits on it."""
+    return _frozen(ceph, "osd.0")
 
 
 def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
@@ -303,10 +312,7 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
     """S3: radosgw stopped and started again, then frozen and thawed (a read timeout ends each
     request). RBD: the OSD frozen and thawed; librados would wait for it without end (the test
     hangs with rbd_store_op_timeout = 100000), the store's operation bound turns that into a 503."""
-    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
-    # short bounds so the frozen daemons show within seconds (defaults: 60 s)
-    text = conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1)
-    conf.write_text(text.replace("[objects]\n", "[objects]\ns3_store_read_timeout = 2\n", 1))
+    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path, short_bounds=True)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
         actor = Actor(server.url, "outage", "member,reader")
@@ -361,11 +367,8 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cl
     from daguerre.stores.rbd import load_bindings
 
     rados, rbd = load_bindings()
-    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
-    conf.write_text(conf.read_text().replace("[ceph]\n", "[ceph]\nrbd_store_op_timeout = 3\n", 1))
-    s3 = ceph_cluster["s3"]
-    client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
-                          aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+    conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path, short_bounds=True)
+    client = s3_client(ceph_cluster)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     block = bytes(range(256)) * (2**20 // 256)
     try:
@@ -416,9 +419,7 @@ def test_removing_data_outlasts_a_store_outage(tmp_path: Path, ceph_cluster, buc
     by the outage, whose multipart upload the store could not abort, has it aborted once the
     image is deleted and the store is back. Nothing is left in the bucket."""
     conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
-    s3 = ceph_cluster["s3"]
-    client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
-                          aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
+    client = s3_client(ceph_cluster)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
         actor = Actor(server.url, "removal", "admin,member,reader")
