@@ -158,12 +158,12 @@ def check_bind(settings: Settings, host: str) -> None:
 
 
 async def startup(rt: Runtime, *, migrate: bool = True) -> None:
-    from daguerre.jobs import cache as cache_jobs
-    from daguerre.jobs import imports, locations  # noqa: F401 - register the import and location_import handlers
+    from daguerre.services import cache_fill
+    from daguerre.services import import_job, location_job  # noqa: F401 - register the import and location_import handlers
     from daguerre.jobs.runner import release_dead_local
     from daguerre.services.data import recover_interrupted
 
-    cache_jobs.install(rt)
+    cache_fill.install(rt)
     if migrate:
         await rt.db.upgrade()
     released = await release_dead_local(rt)
@@ -185,7 +185,7 @@ async def _sweep_work_dir(rt: Runtime) -> None:
     import sqlalchemy as sa
 
     from daguerre.db.schema import jobs
-    from daguerre.jobs.imports import work_dir
+    from daguerre.services.import_job import work_dir
 
     async with rt.db.read() as conn:
         live = {

@@ -7,7 +7,7 @@ Two ways in, as in Glance:
   active at once, taking size from the location and checksum/hashes from ``validation_data``
   (trusted, not computed). Checked against contract §2.3.
 * ``POST /v2/images/{id}/locations``: the image must be queued; a ``location_import`` task
-  (jobs/locations.py) records the location, hashes the data (``do_secure_hash``), verifies
+  (services/location_job.py) records the location, hashes the data (``do_secure_hash``), verifies
   ``validation_data`` and activates the image. ``GET`` lists locations for services.
 
 A location URL is either an http(s) URL served through a configured read-only ``http`` store
