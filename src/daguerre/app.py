@@ -8,23 +8,34 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 
+import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daguerre import auth
+from daguerre import auth, web
 from daguerre.api import versions
 from daguerre.api.errors import error_response, status_for
 from daguerre.api.middleware import RequestMiddleware
 from daguerre.api.routes import ROUTES
+from daguerre.api.v2.images import PATCH_V20, PATCH_V21
 from daguerre.db.database import Database
+from daguerre.db.schema import jobs
 from daguerre.domain.errors import DomainError, TooManyRequests
+from daguerre.jobs.runner import release_dead_local, worker_loop
 from daguerre.policy import Policy
 from daguerre.runtime import Runtime
+
+# import_job and location_job register their job handlers when imported.
+from daguerre.services import cache_fill, import_job, location_job, metadef_catalog  # noqa: F401
+from daguerre.services.data import recover_interrupted
+from daguerre.services.import_job import work_dir
 from daguerre.settings import Settings, SettingsError
 from daguerre.stores.base import Store
 from daguerre.stores.filesystem import FilesystemStore
+from daguerre.web import metadefs as web_metadefs
+from daguerre.web.metadefs_catalog import ServiceCatalog
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +169,11 @@ def check_bind(settings: Settings, host: str) -> None:
 
 
 async def startup(rt: Runtime, *, migrate: bool = True) -> None:
-    from daguerre.services import cache_fill
-    from daguerre.services import import_job, location_job  # noqa: F401 - register the import and location_import handlers
-    from daguerre.jobs.runner import release_dead_local
-    from daguerre.services.data import recover_interrupted
-
     cache_fill.install(rt)
     if migrate:
         await rt.db.upgrade()
+        # The metadata definitions catalog we ship is loaded once (idempotent, lock-guarded).
+        await metadef_catalog.load_into(rt.db)
     released = await release_dead_local(rt)
     if released:
         log.warning("resuming %d jobs whose worker process died", released)
@@ -182,11 +190,6 @@ async def startup(rt: Runtime, *, migrate: bool = True) -> None:
 
 async def _sweep_work_dir(rt: Runtime) -> None:
     """Temporaries of jobs that no longer exist (finished, failed, or never recorded)."""
-    import sqlalchemy as sa
-
-    from daguerre.db.schema import jobs
-    from daguerre.services.import_job import work_dir
-
     async with rt.db.read() as conn:
         live = {
             r[0]
@@ -201,9 +204,6 @@ async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 5.0) -> 
     """Periodically recover work whose process died: uploads and stages go back to queued (their
     lease expired, on any host), and jobs leased by a dead process on this host are released at
     once rather than when their lease runs out."""
-    from daguerre.jobs.runner import release_dead_local
-    from daguerre.services.data import recover_interrupted
-
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), every)
@@ -224,8 +224,6 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        from daguerre.jobs.runner import worker_loop
-
         await startup(rt)
         stop = asyncio.Event()
         tasks = [asyncio.create_task(worker_loop(rt, stop=stop)) for _ in range(n_workers)]
@@ -244,8 +242,6 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
         assert isinstance(exc, DomainError)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         if status_for(exc) == 415 and request.method == "PATCH":
-            from daguerre.api.v2.images import PATCH_V20, PATCH_V21
-
             headers = {"Accept-Patch": f"{PATCH_V21}, {PATCH_V20}"}
         return error_response(status_for(exc), exc.message, request.headers.get("accept"), headers)
 
@@ -262,10 +258,6 @@ def build_app(settings: Settings, *, runtime: Runtime | None = None, workers: in
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "An unexpected error occurred", request.headers.get("accept"))
-
-    from daguerre import web
-    from daguerre.metadefs.dashboard import ServiceCatalog
-    from daguerre.web import metadefs as web_metadefs
 
     # The dashboard's "Update Metadata" reads the metadata definitions catalog.
     web_metadefs.set_catalog(ServiceCatalog())

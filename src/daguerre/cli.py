@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
 import os
 import sys
 
+import uvicorn
+from uvicorn.protocols.http import h11_impl, httptools_impl
+
+from daguerre.app import build_app, build_runtime, build_stores, check_bind, housekeeping, startup
+from daguerre.db.database import Database
+from daguerre.jobs.runner import worker_loop
+from daguerre.services import metadef_catalog
 from daguerre.settings import Settings, SettingsError, load_settings
 
 
@@ -52,8 +60,6 @@ _M_ARENA_MAX = -8  # from glibc's malloc.h
 def _tune_malloc() -> None:
     if os.environ.get("MALLOC_ARENA_MAX"):
         return  # the operator's own choice
-    import ctypes
-
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
@@ -67,18 +73,12 @@ def _tune_threads() -> None:
 
 
 def _tune_uvicorn() -> None:
-    from uvicorn.protocols.http import h11_impl, httptools_impl
-
     for module in (httptools_impl, h11_impl):
         if isinstance(getattr(module, "HIGH_WATER_LIMIT", None), int):
             module.HIGH_WATER_LIMIT = UVICORN_BODY_BUFFER
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from daguerre.app import build_app, check_bind
-
     _tune_malloc()  # before any thread exists, so that none gets an arena of its own
     settings = _settings(args)
     host = args.host or settings.DEFAULT.bind_host
@@ -93,9 +93,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from daguerre.app import build_runtime, housekeeping, startup
-    from daguerre.jobs.runner import worker_loop
-
     _tune_malloc()
     settings = _settings(args)
     _tune_threads()
@@ -118,8 +115,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from daguerre.db.database import Database
-
     settings = _settings(args)
     db = Database(settings.database_url)
 
@@ -127,6 +122,8 @@ def cmd_db(args: argparse.Namespace) -> int:
         try:
             if args.action == "upgrade":
                 await db.upgrade(args.revision or "head")
+                if (args.revision or "head") == "head":
+                    await metadef_catalog.load_into(db)
             elif args.action == "downgrade":
                 await db.downgrade(args.revision or "base")
             print(await db.current_revision() or "(empty)")
@@ -138,8 +135,6 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_stores_check(args: argparse.Namespace) -> int:
-    from daguerre.app import build_stores
-
     settings = _settings(args)
 
     async def main() -> int:

@@ -10,7 +10,7 @@ from md_helpers import Namespaces
 
 from actors import Actor
 from daguerre.db.database import Database
-from daguerre.metadefs import load_into
+from daguerre.services.metadef_catalog import load_into
 from daguerre.testing.server import ServerProcess
 from pg_fixtures import pg_db, pg_url, sqlite_db  # noqa: F401
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from daguerre.app import build_app, build_runtime, startup
-from daguerre.metadefs import load_into
-from daguerre.metadefs.dashboard import ServiceCatalog
+from daguerre.services.metadef_catalog import load_into
 from daguerre.settings import load_settings
 from daguerre.web import metadefs as web_metadefs
+from daguerre.web.metadefs_catalog import ServiceCatalog
 
 
 @pytest.fixture

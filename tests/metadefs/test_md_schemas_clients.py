@@ -13,7 +13,7 @@ from starlette.routing import Route
 from actors import Actor
 from daguerre.api import routes
 from daguerre.api.v2 import metadefs as api
-from daguerre.metadefs import schemas
+from daguerre.domain import metadef_schemas as schemas
 
 # Tempest's expectations: path -> the schema's "name".
 SCHEMA_NAMES = {

@@ -187,12 +187,6 @@ class Database:
         # Start-up calls this every time: skip Alembic (about 0.15 s) when already at head.
         if revision != "head" or await self.current_revision() != head_revision():
             await self._migrate("upgrade", revision)
-        if revision == "head":
-            # The metadata definitions catalog we ship is loaded once (idempotent, lock-guarded).
-            from daguerre.metadefs import load_catalog
-
-            async with self.write() as conn:
-                await load_catalog(conn)
 
     async def downgrade(self, revision: str = "base") -> None:
         await self._migrate("downgrade", revision)

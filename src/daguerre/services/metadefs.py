@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from daguerre.context import RequestContext
 from daguerre.db import metadefs as repo
 from daguerre.db.metadef_schema import metadef_objects, metadef_properties, metadef_tags
+from daguerre.domain import metadef_schemas as schemas
 from daguerre.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from daguerre.metadefs import schemas
 from daguerre.runtime import Runtime
 
 MAX_NAME = 80
@@ -67,7 +67,7 @@ def _read_only(body: dict, keys: tuple[str, ...]) -> None:
             raise Forbidden(f"Attribute '{key}' is read-only.")
 
 
-def _validate(kind: str, doc: object, schema_name: str | None = None) -> None:
+def validate(kind: str, doc: object, schema_name: str | None = None) -> None:
     error = jsonschema.exceptions.best_match(_VALIDATORS[kind].iter_errors(doc))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path)
@@ -142,7 +142,7 @@ def _sort_dir(raw: str) -> str:
     return raw
 
 
-def _property_schema(body: dict) -> dict:
+def property_schema(body: dict) -> dict:
     """What we store for a property: its definition without the name (the name is the key)."""
     return {k: v for k, v in body.items() if k != "name"}
 
@@ -152,7 +152,7 @@ def _validate_properties(props: object, where: str) -> None:
         return
     for name, definition in props.items():
         _check_name("property", name)
-        _validate("property-in-object", definition, where)
+        validate("property-in-object", definition, where)
 
 
 # --- namespaces ---------------------------------------------------------------------------
@@ -190,7 +190,7 @@ async def list_namespaces(rt: Runtime, ctx: RequestContext, params: list[tuple[s
     return NamespacePage(items, next_marker)
 
 
-def _nested(body: dict) -> tuple[list[dict], list[dict], dict, list[str]]:
+def nested(body: dict) -> tuple[list[dict], list[dict], dict, list[str]]:
     """Validate what a namespace create carries inside it: associations, objects, properties, tags."""
     assocs = body.get("resource_type_associations") or []
     for a in assocs:
@@ -211,8 +211,8 @@ def _nested(body: dict) -> tuple[list[dict], list[dict], dict, list[str]]:
 async def create_namespace(rt: Runtime, ctx: RequestContext, body: object) -> NamespaceDetail:
     body = _object_body(body)
     _read_only(body, _NS_READ_ONLY)
-    _validate("namespace", body)
-    assocs, objects, props, tags = _nested(body)
+    validate("namespace", body)
+    assocs, objects, props, tags = nested(body)
     rt.policy.authorize(ctx, "add_metadef_namespace", _own_target(ctx))
     for needed, rule in ((assocs, "add_metadef_resource_type_association"), (objects, "add_metadef_object"),
                          (props, "add_metadef_property"), (tags, "add_metadef_tag")):  # fmt: skip
@@ -233,11 +233,11 @@ async def create_namespace(rt: Runtime, ctx: RequestContext, body: object) -> Na
                 "owner": body["owner"] if "owner" in body else ctx.project_id,
             },
         )
-        await _fill(conn, ns, assocs, objects, props, tags)
+        await fill(conn, ns, assocs, objects, props, tags)
         return await _detail(conn, ns)
 
 
-async def _fill(
+async def fill(
     conn: AsyncConnection,
     ns: repo.Namespace,
     assocs: list[dict],
@@ -252,7 +252,7 @@ async def _fill(
     for o in objects:
         await repo.insert_object(conn, ns.id, ns.namespace, o)
     for prop_name, definition in props.items():
-        await repo.insert_property(conn, ns.id, ns.namespace, prop_name, _property_schema(definition))
+        await repo.insert_property(conn, ns.id, ns.namespace, prop_name, property_schema(definition))
     await repo.insert_tags(conn, ns.id, ns.namespace, tags)
 
 
@@ -286,7 +286,7 @@ async def show_namespace(
 async def update_namespace(rt: Runtime, ctx: RequestContext, name: str, body: object) -> repo.Namespace:
     body = _object_body(body)
     _read_only(body, _NS_READ_ONLY)
-    _validate("namespace", body)
+    validate("namespace", body)
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)
         rt.policy.authorize(ctx, "modify_metadef_namespace", tgt)
@@ -334,7 +334,7 @@ async def delete_namespace_contents(rt: Runtime, ctx: RequestContext, name: str,
 def _object_values(body: object) -> dict:
     body = _object_body(body)
     _read_only(body, _NS_READ_ONLY)
-    _validate("object", body)
+    validate("object", body)
     _validate_properties(body.get("properties"), "property")
     _check_name("metadata object", body["name"])
     return body
@@ -409,7 +409,7 @@ async def delete_object(rt: Runtime, ctx: RequestContext, name: str, object_name
 def _property_body(body: object) -> dict:
     body = _object_body(body)
     _read_only(body, _READ_ONLY)
-    _validate("property", body)
+    validate("property", body)
     _check_name("property", body["name"])
     return body
 
@@ -454,7 +454,7 @@ async def create_property(rt: Runtime, ctx: RequestContext, name: str, body: obj
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)
         rt.policy.authorize(ctx, "add_metadef_property", tgt)
-        return await repo.insert_property(conn, ns.id, ns.namespace, body["name"], _property_schema(body))
+        return await repo.insert_property(conn, ns.id, ns.namespace, body["name"], property_schema(body))
 
 
 async def update_property(
@@ -465,9 +465,7 @@ async def update_property(
         ns, tgt = await _load(rt, conn, ctx, name)
         rt.policy.authorize(ctx, "modify_metadef_property", tgt)
         old = await _get_property(conn, ns, prop_name)
-        return await repo.update_property(
-            conn, ns.id, ns.namespace, old, body["name"], _property_schema(body)
-        )
+        return await repo.update_property(conn, ns.id, ns.namespace, old, body["name"], property_schema(body))
 
 
 async def delete_property(rt: Runtime, ctx: RequestContext, name: str, prop_name: str) -> None:
@@ -515,7 +513,7 @@ async def create_tags(
     """Bulk create: replaces every tag of the namespace, or adds to them with ``append``."""
     body = _object_body(body)
     _read_only(body, _READ_ONLY)
-    _validate("tags", body)
+    validate("tags", body)
     names = [_check_name("tag", t["name"]) for t in body.get("tags") or []]
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)
@@ -528,7 +526,7 @@ async def create_tags(
 
 
 async def create_tag(rt: Runtime, ctx: RequestContext, name: str, tag_name: str) -> repo.Tag:
-    _validate("tag", {"name": tag_name})
+    validate("tag", {"name": tag_name})
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)
         rt.policy.authorize(ctx, "add_metadef_tag", tgt)
@@ -546,7 +544,7 @@ async def show_tag(rt: Runtime, ctx: RequestContext, name: str, tag_name: str) -
 async def update_tag(rt: Runtime, ctx: RequestContext, name: str, tag_name: str, body: object) -> repo.Tag:
     body = _object_body(body)
     _read_only(body, _READ_ONLY)
-    _validate("tag", body)
+    validate("tag", body)
     _check_name("tag", body["name"])
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)
@@ -584,7 +582,7 @@ async def list_associations(rt: Runtime, ctx: RequestContext, name: str) -> list
 async def create_association(rt: Runtime, ctx: RequestContext, name: str, body: object) -> repo.Association:
     body = _object_body(body)
     _read_only(body, _READ_ONLY)
-    _validate("resource_type_association", body)
+    validate("resource_type_association", body)
     _check_name("resource type", body["name"])
     async with rt.db.write() as conn:
         ns, tgt = await _load(rt, conn, ctx, name)

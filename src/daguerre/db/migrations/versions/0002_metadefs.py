@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-25 22:00:00
 
 The tables only. The catalog itself (daguerre/metadefs/*.json) is loaded after migrations by
-daguerre.metadefs.load_catalog, which is idempotent.
+daguerre.services.metadef_catalog.load_catalog, which is idempotent.
 """
 
 import sqlalchemy as sa

@@ -3,7 +3,7 @@ the metadefs tables through the same service functions and policy as /v2/metadef
 
 Register it at start-up::
 
-    from daguerre.metadefs.dashboard import ServiceCatalog
+    from daguerre.web.metadefs_catalog import ServiceCatalog
     from daguerre.web import metadefs as web_metadefs
 
     web_metadefs.set_catalog(ServiceCatalog())

@@ -1,11 +1,12 @@
-"""The metadata definitions catalog Daguerre ships, and its loader.
+"""The metadata definitions catalog Daguerre ships (the JSON files in ``daguerre/metadefs/``), and
+its loader.
 
-Each ``*.json`` file here (other than ``resource_types.json``) is one namespace, written in the same
+Each ``*.json`` file there (other than ``resource_types.json``) is one namespace, written in the same
 shape as a ``POST /v2/metadefs/namespaces`` body. ``resource_types.json`` lists the resource types
 that exist from the start.
 
-``load_catalog(conn)`` is idempotent and cheap when nothing is new, so it runs after every
-``Database.upgrade()``:
+``load_catalog(conn)`` is idempotent and cheap when nothing is new, so start-up and
+``daguerre db upgrade`` run it after every migration to head:
 
 - resource types that are missing are created (marked protected);
 - a catalog namespace is created, with everything in it, the first time the loader sees it, and
@@ -24,7 +25,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-CATALOG_DIR = Path(__file__).parent
+from daguerre.db import metadefs as repo
+from daguerre.db.database import Database
+from daguerre.services.metadefs import fill, nested, property_schema, validate
+
+CATALOG_DIR = Path(__file__).parent.parent / "metadefs"
 RESOURCE_TYPES_FILE = "resource_types.json"
 _PG_LOCK = 4242002  # serializes loaders of several processes starting together
 
@@ -38,8 +43,6 @@ class LoadReport:
 
 def read_catalog(directory: Path = CATALOG_DIR) -> tuple[list[str], list[dict]]:
     """The resource type names and namespace documents of a catalog directory, checked."""
-    from daguerre.services.metadefs import _nested, _validate
-
     rt_file = directory / RESOURCE_TYPES_FILE
     resource_types = []
     if rt_file.exists():
@@ -50,8 +53,8 @@ def read_catalog(directory: Path = CATALOG_DIR) -> tuple[list[str], list[dict]]:
             continue
         doc = json.loads(path.read_text())
         try:
-            _validate("namespace", doc)
-            _nested(doc)
+            validate("namespace", doc)
+            nested(doc)
         except Exception as exc:  # noqa: BLE001 - name the file, whatever the problem
             raise ValueError(f"metadefs catalog file {path.name}: {getattr(exc, 'message', exc)}") from None
         namespaces.append(doc)
@@ -64,9 +67,6 @@ def digest(doc: dict) -> str:
 
 async def load_catalog(conn: AsyncConnection, directory: Path = CATALOG_DIR) -> LoadReport:
     """Create what is new in the catalog, in the caller's (write) transaction."""
-    from daguerre.db import metadefs as repo
-    from daguerre.services.metadefs import _fill, _property_schema
-
     resource_types, namespaces = read_catalog(directory)
     if conn.dialect.name == "postgresql":
         await conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_LOCK})"))
@@ -94,8 +94,8 @@ async def load_catalog(conn: AsyncConnection, directory: Path = CATALOG_DIR) -> 
                     "owner": doc.get("owner"),
                 },
             )
-            props = {k: _property_schema(v) for k, v in (doc.get("properties") or {}).items()}
-            await _fill(
+            props = {k: property_schema(v) for k, v in (doc.get("properties") or {}).items()}
+            await fill(
                 conn, ns, doc.get("resource_type_associations") or [], doc.get("objects") or [], props,
                 [t["name"] for t in doc.get("tags") or []],
             )  # fmt: skip
@@ -104,7 +104,7 @@ async def load_catalog(conn: AsyncConnection, directory: Path = CATALOG_DIR) -> 
     return report
 
 
-async def load_into(db) -> LoadReport:  # noqa: ANN001 - a daguerre.db.database.Database
+async def load_into(db: Database) -> LoadReport:
     """Load the catalog in its own write transaction."""
     async with db.write() as conn:
         return await load_catalog(conn)
