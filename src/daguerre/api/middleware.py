@@ -10,7 +10,7 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from daguerre.api.errors import error_response
+from daguerre.api.errors import error_response, status_for
 from daguerre.auth import Authenticator
 from daguerre.context import RequestContext
 from daguerre.domain.errors import DomainError, Unauthenticated
@@ -82,8 +82,6 @@ class RequestMiddleware:
                     )
                     return
                 except DomainError as exc:
-                    from daguerre.api.errors import status_for
-
                     await error_response(status_for(exc), exc.message, accept)(scope, receive, send_wrapper)
                     return
                 scope["daguerre.context"] = RequestContext(identity, request_id, headers.get("x-auth-token"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from daguerre.auth import keystone
 from daguerre.context import Identity
 from daguerre.domain.errors import Unauthenticated, Unavailable
 
@@ -57,14 +58,10 @@ class Keystone(Authenticator):
     """Validates X-Auth-Token against Keystone (daguerre.auth.keystone does the talking)."""
 
     def __init__(self, options: dict[str, str]):
-        from daguerre.auth.keystone import KeystoneAuthenticator
-
-        self._ks = KeystoneAuthenticator(options)
+        self._ks = keystone.KeystoneAuthenticator(options)
         self.www_authenticate = self._ks.www_authenticate
 
     async def authenticate(self, headers: Mapping[str, str]) -> Identity:
-        from daguerre.auth import keystone
-
         token = headers.get("x-auth-token")
         if not token:
             raise Unauthenticated("Authentication required: no X-Auth-Token given")

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -176,8 +179,6 @@ class Database:
 
     # --- migrations -----------------------------------------------------------------------
     def alembic_config(self):  # noqa: ANN201
-        from alembic.config import Config
-
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -192,8 +193,6 @@ class Database:
         await self._migrate("downgrade", revision)
 
     async def _migrate(self, direction: str, revision: str) -> None:
-        from alembic import command
-
         cfg = self.alembic_config()
 
         def run(sync_conn: sa.Connection) -> None:
@@ -241,8 +240,6 @@ async def _rollback_and_close(conn: AsyncConnection, trans) -> None:  # noqa: AN
 
 def head_revision() -> str:
     """The newest migration, read from the migration files (no Alembic import needed)."""
-    import re
-
     revisions, parents = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         text = path.read_text()
@@ -256,7 +253,3 @@ def head_revision() -> str:
     if len(heads) != 1:
         raise RuntimeError(f"migrations must have exactly one head, found {sorted(heads)}")
     return heads.pop()
-
-
-def run_sync(coro):  # noqa: ANN001, ANN201
-    return asyncio.run(coro)

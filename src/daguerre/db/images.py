@@ -230,13 +230,6 @@ async def mark_deleted(conn: AsyncConnection, image_id: str) -> None:
         await conn.execute(table.delete().where(table.c.image_id == image_id))
 
 
-async def ids_with_status(conn: AsyncConnection, statuses: Sequence[str]) -> list[str]:
-    rows = await conn.execute(
-        sa.select(images.c.id).where(images.c.status.in_(list(statuses)), images.c.deleted.is_(False))
-    )
-    return [r[0] for r in rows]
-
-
 async def storage_used(conn: AsyncConnection, owner: str) -> int:
     row = (
         await conn.execute(

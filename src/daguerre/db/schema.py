@@ -120,7 +120,6 @@ jobs = sa.Table(
     sa.Column("kind", sa.String(50), nullable=False),
     sa.Column("state", sa.String(20), nullable=False),  # ready | running | done | failed
     sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("checkpoint", sa.JSON, nullable=False, default=dict),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("max_attempts", sa.Integer, nullable=False, default=3),
     sa.Column("lease_owner", sa.String(100)),

@@ -1,6 +1,8 @@
 """The jobs table as a queue. Rows are written in the same transaction as the state change that
-needs them; workers claim with a lease (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite),
-checkpoint into the row, and a restart finds every unfinished job."""
+needs them; workers claim with a lease (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite) and
+renew it while they work, and a restart finds every unfinished job. A job that is retried starts
+its handler over: handlers are written as idempotent steps (docs/architecture.md says why there are
+no checkpoints)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ class Job:
     kind: str
     state: str
     payload: dict[str, Any]
-    checkpoint: dict[str, Any]
     attempts: int
     max_attempts: int
     lease_owner: str | None
@@ -35,7 +36,7 @@ class Job:
 
 def _job(row: sa.Row) -> Job:
     m = row._mapping
-    return Job(m["id"], m["kind"], m["state"], dict(m["payload"] or {}), dict(m["checkpoint"] or {}), m["attempts"],
+    return Job(m["id"], m["kind"], m["state"], dict(m["payload"] or {}), m["attempts"],
                m["max_attempts"], m["lease_owner"], m["image_id"], m["task_id"])  # fmt: skip
 
 
@@ -58,7 +59,7 @@ async def enqueue(
         conn.info[JOBS_ENQUEUED] = True
     await conn.execute(
         jobs.insert().values(
-            id=job_id, kind=kind, state=state, payload=payload, checkpoint={}, attempts=0, max_attempts=max_attempts,
+            id=job_id, kind=kind, state=state, payload=payload, attempts=0, max_attempts=max_attempts,
             lease_owner=lease_owner, lease_expires_at=now + dt.timedelta(seconds=lease_seconds) if lease_owner else None,
             run_after=now, image_id=image_id, task_id=task_id, created_at=now, updated_at=now,
         )
@@ -106,16 +107,12 @@ async def claim(
     return job
 
 
-async def renew(
-    conn: AsyncConnection, job_id: str, owner: str, lease_seconds: float, checkpoint: dict | None = None
-) -> bool:
+async def renew(conn: AsyncConnection, job_id: str, owner: str, lease_seconds: float) -> bool:
     now = utcnow()
     values: dict[str, Any] = {
         "lease_expires_at": now + dt.timedelta(seconds=lease_seconds),
         "updated_at": now,
     }
-    if checkpoint is not None:
-        values["checkpoint"] = checkpoint
     result = await conn.execute(
         jobs.update()
         .where(jobs.c.id == job_id, jobs.c.lease_owner == owner, jobs.c.state == RUNNING)
@@ -154,8 +151,3 @@ async def held_by(conn: AsyncConnection, kind: str, owner_prefix: str) -> list[J
         )
     )
     return [_job(r) for r in rows]
-
-
-async def pending_count(conn: AsyncConnection) -> int:
-    row = (await conn.execute(sa.select(sa.func.count()).where(jobs.c.state.in_([READY, RUNNING])))).first()
-    return int(row[0]) if row else 0

@@ -12,6 +12,9 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 
+import sqlalchemy as sa
+
+from daguerre.db.schema import jobs
 from daguerre.jobs import queue
 from daguerre.jobs.queue import Job
 from daguerre.runtime import Runtime
@@ -196,10 +199,6 @@ def dead_local_owner(owner: str | None, me: str) -> bool:
 
 async def release_dead_local(rt: Runtime) -> int:
     """Jobs leased by a dead process on this host become claimable now, not when the lease runs out."""
-    import sqlalchemy as sa
-
-    from daguerre.db.schema import jobs
-
     async with rt.db.write() as conn:
         rows = (await conn.execute(sa.select(jobs.c.id, jobs.c.lease_owner).where(
             jobs.c.state == queue.RUNNING, jobs.c.kind != "upload-guard"))).all()  # fmt: skip

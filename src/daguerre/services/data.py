@@ -360,7 +360,7 @@ async def download(
     return Download(image, None)
 
 
-async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> int:
+async def recover_interrupted(rt: Runtime) -> int:
     """Uploads and stages whose process died: remove their data and put the image back in queued."""
     recovered = 0
     async with rt.db.read() as conn:

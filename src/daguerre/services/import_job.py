@@ -140,7 +140,7 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
         limits = FetchLimits(
             max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout
         )
-        resolver = getattr(rt, "resolver", None) or SystemResolver()
+        resolver = SystemResolver()
         try:
             async with open_url(p["uri"], filter_options(rt), limits, resolver, audit) as download:
                 await progress.report(f"Downloading from {download.final_url}")
@@ -319,7 +319,7 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
     async with rt.db.write() as conn:
         await image_repo.insert(conn, image)
         await task_repo.update(conn, p["task_id"], image_id=image.id)
-        await job_queue.renew(conn, job.id, rt.process_id, 60, {"image_id": image.id})
+        await job_queue.renew(conn, job.id, rt.process_id, 60)
         import sqlalchemy as sa
 
         from daguerre.db.schema import jobs

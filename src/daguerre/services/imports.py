@@ -42,7 +42,7 @@ async def vet_url(rt: Runtime, uri: object) -> str:
     if not isinstance(uri, str) or not uri:
         raise Invalid("URI for web-download does not pass filtering: no URI given")
     try:
-        await check_url(uri, filter_options(rt), getattr(rt, "resolver", None) or SystemResolver())
+        await check_url(uri, filter_options(rt), SystemResolver())
     except URLRefused as exc:
         raise Invalid(f"URI for web-download does not pass filtering: {exc}") from None
     except ResolutionError as exc:

@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.context import RequestContext
@@ -134,8 +135,6 @@ async def resolve(rt: Runtime, ctx: RequestContext, url: str, tgt: dict, *, conn
 
 
 async def _key_users(conn: AsyncConnection, store: str, key: str) -> set[str]:
-    import sqlalchemy as sa
-
     rows = await conn.execute(
         sa.select(image_locations.c.image_id)
         .join(images, images.c.id == image_locations.c.image_id)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import configparser
 import glob
 import importlib.machinery
 import importlib.util
@@ -567,8 +568,6 @@ class RbdStore(Store):
 
 def _fsid_from_conf(conffile: str) -> str:
     """The fsid named in ceph.conf, so ``location_url`` works before the first connection."""
-    import configparser
-
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read(conffile)

@@ -15,6 +15,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import generic
 from starlette.requests import Request
 
 from daguerre.context import Identity, RequestContext
@@ -83,9 +86,6 @@ def _auth_url(opts: dict[str, str]) -> str:
 
 def _issue_token(opts: dict[str, str], form: LoginForm) -> tuple[str, float]:
     """A project-scoped token for the user (blocking: runs in a worker thread)."""
-    from keystoneauth1 import exceptions as ks_exc
-    from keystoneauth1 import session as ks_session
-    from keystoneauth1.identity import generic
 
     verify: bool | str = True
     if opts.get("insecure", "false").strip().lower() in ("1", "true", "yes", "on"):
