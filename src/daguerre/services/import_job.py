@@ -37,8 +37,10 @@ from daguerre.jobs import queue as job_queue
 from daguerre.jobs.queue import Job
 from daguerre.jobs.runner import Permanent, handler
 from daguerre.runtime import Runtime
+from daguerre.services import import_lock
 from daguerre.services.data import safety_policy
-from daguerre.services.imports import FAILED_IMPORT, IMPORTING_TO, LOCK
+from daguerre.services.import_lock import LOCK
+from daguerre.services.imports import FAILED_IMPORT, IMPORTING_TO
 from daguerre.stores.base import StoreNotFound
 from daguerre.stores.streams import CHUNK, DigestingStream, Fanout, LimitExceeded
 
@@ -455,7 +457,7 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
             if (
                 current is None
                 or current.status != img.IMPORTING
-                or current.properties.get(LOCK) != job.payload["task_id"]
+                or not import_lock.held_by(current, job.payload["task_id"])
             ):
                 raise Permanent(f"Image {image_id} was deleted or changed during the import")
             ok_status = await image_repo.transition(
@@ -500,7 +502,7 @@ async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) 
             if (
                 current is None
                 or current.status != img.ACTIVE
-                or current.properties.get(LOCK) != job.payload["task_id"]
+                or not import_lock.held_by(current, job.payload["task_id"])
             ):
                 raise Permanent(f"Image {image_id} was deleted or changed during the copy")
             message = f"Copied {(image.size or 0) // MiB} MiB to {', '.join(ok)}"
@@ -518,7 +520,7 @@ async def import_failed(rt: Runtime, job: Job, message: str) -> None:
     async with rt.db.write() as conn:
         if image_id:
             image = await image_repo.get(conn, image_id)
-            if image is not None and image.properties.get(LOCK) == p["task_id"]:
+            if import_lock.held_by(image, p["task_id"]):
                 if p.get("method") != "copy-image":
                     await image_repo.transition(
                         conn, image_id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None

@@ -23,15 +23,12 @@ from daguerre.fetch.filter import FilterOptions, URLRefused, check_url
 from daguerre.fetch.resolver import ResolutionError, SystemResolver
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
-from daguerre.services import access
+from daguerre.services import access, import_lock
 from daguerre.services.locations import is_read_only, writable_stores
 
 IMPORT_JOB = "import"
-LOCK = "os_glance_import_task"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED_IMPORT = "os_glance_failed_import"
-# A lock whose task has not moved for this long may be stolen (as Glance does).
-STALE_LOCK = dt.timedelta(minutes=60)
 
 
 def filter_options(rt: Runtime) -> FilterOptions:
@@ -157,7 +154,7 @@ async def import_image(
     async with rt.db.write() as conn:
         image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
         _check_status(image, name)
-        await _take_lock(conn, image)
+        await import_lock.ensure_free(conn, image)
         if name == "web-download":
             await check_rate(rt, conn, ctx.project_id)
         if name != "copy-image":
@@ -166,7 +163,7 @@ async def import_image(
                 raise Conflict(f"Image {image_id} changed status concurrently")
         failed = [s for s in image.properties.get(FAILED_IMPORT, "").split(",") if s and s not in stores]
         await image_repo.set_properties(conn, image_id, {
-            LOCK: task.id,
+            import_lock.LOCK: task.id,
             IMPORTING_TO: ",".join(sorted(stores)) if rt.multi_store else "",
             FAILED_IMPORT: ",".join(failed),
             "os_glance_stage_host": None,
@@ -210,17 +207,6 @@ def _check_status(image: img.Image, method: str) -> None:
         )
     if method in ("web-download", "glance-download") and image.status != img.QUEUED:
         raise Conflict(f"Image {image.id} must be queued for {method} (status {image.status})")
-
-
-async def _take_lock(conn, image: img.Image) -> None:  # noqa: ANN001
-    holder = image.properties.get(LOCK)
-    if not holder:
-        return
-    task = await task_repo.get(conn, holder)
-    if task is not None and task.status in ("pending", "processing"):
-        if image_repo.utcnow() - (task.updated_at or image_repo.utcnow()) < STALE_LOCK:
-            raise Conflict(f"Image {image.id} has active task {holder}")
-        await task_repo.update(conn, holder, status="failure", message="Expired lock preempted")
 
 
 async def create_legacy_task(rt: Runtime, ctx: RequestContext, body: Any) -> Task:

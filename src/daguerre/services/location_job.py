@@ -28,7 +28,9 @@ from daguerre.domain.task import FAILURE, PROCESSING, SUCCESS
 from daguerre.jobs.queue import Job
 from daguerre.jobs.runner import Permanent, handler
 from daguerre.runtime import Runtime
-from daguerre.services.locations import HASH_HOST, LOCATION_JOB, LOCK, is_read_only
+from daguerre.services import import_lock
+from daguerre.services.import_lock import LOCK
+from daguerre.services.locations import HASH_HOST, LOCATION_JOB, is_read_only
 from daguerre.stores.base import StoreError, StoreNotFound
 from daguerre.stores.streams import DigestingStream, Digests
 
@@ -77,7 +79,7 @@ async def _begin(rt: Runtime, job: Job) -> None:
     p = job.payload
     async with rt.db.write() as conn:
         image = await image_repo.get(conn, p["image_id"], for_update=True)
-        if image is None or image.properties.get(LOCK) != p["task_id"]:
+        if not import_lock.held_by(image, p["task_id"]):
             raise Permanent(f"Image {p['image_id']} was deleted or is no longer locked by this task")
         if image.status == img.QUEUED:
             if not await image_repo.transition(conn, image.id, [img.QUEUED], img.IMPORTING):
@@ -98,7 +100,7 @@ async def location_failed(rt: Runtime, job: Job, message: str) -> None:
     p = job.payload
     async with rt.db.write() as conn:
         image = await image_repo.get(conn, p["image_id"], for_update=True)
-        if image is not None and image.properties.get(LOCK) == p["task_id"]:
+        if import_lock.held_by(image, p["task_id"]):
             await image_repo.transition(conn, image.id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None,
                                         checksum=None, os_hash_algo=None, os_hash_value=None)  # fmt: skip
             store = rt.stores.get(p["store"])
@@ -132,7 +134,7 @@ async def run_location_import(rt: Runtime, job: Job) -> None:
                   "os_hash_value": vd.get("os_hash_value")}  # fmt: skip
     async with rt.db.write() as conn:
         image = await image_repo.get(conn, p["image_id"], for_update=True)
-        if image is None or image.properties.get(LOCK) != p["task_id"]:
+        if not import_lock.held_by(image, p["task_id"]):
             raise Permanent(f"Image {p['image_id']} was deleted or changed while its data was being hashed")
         if not await image_repo.transition(conn, image.id, [img.IMPORTING], img.ACTIVE, **values):
             raise Permanent(f"Image {image.id} changed status while its data was being hashed")

@@ -33,15 +33,14 @@ from daguerre.db.schema import image_locations, images
 from daguerre.domain import image as img
 from daguerre.domain.errors import Conflict, DomainError, Forbidden, Invalid, TooLarge
 from daguerre.domain.image import Image, Location
-from daguerre.domain.task import PENDING, PROCESSING, Task
+from daguerre.domain.task import PENDING, Task
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
-from daguerre.services import access
+from daguerre.services import access, import_lock
 from daguerre.stores.base import Store, StoreError
 
 LOCATION_JOB = "location-import"
 TASK_TYPE = "location_import"
-LOCK = "os_glance_import_task"
 HASH_HOST = "os_glance_hash_op_host"
 # Algorithms the Locations API accepts in validation_data (Glance's schema enum).
 API_HASH_ALGOS = ("sha1", "sha256", "sha512", "md5")
@@ -410,15 +409,6 @@ def _api_validation_data(raw: Any) -> dict[str, str]:
     return {"os_hash_algo": algo, "os_hash_value": value.lower()}
 
 
-async def _take_lock(conn: AsyncConnection, image: Image) -> None:
-    holder = image.properties.get(LOCK)
-    if not holder:
-        return
-    task = await task_repo.get(conn, holder)
-    if task is not None and task.status in (PENDING, PROCESSING):
-        raise Conflict(f"Image {image.id} has active task {holder}")
-
-
 async def add_location(rt: Runtime, ctx: RequestContext, image_id: str, body: Any) -> Task:
     """POST /v2/images/{id}/locations → the task that will hash, verify and activate."""
     if not isinstance(body, dict):
@@ -455,8 +445,8 @@ async def add_location(rt: Runtime, ctx: RequestContext, image_id: str, body: An
         image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
         if image.status != img.QUEUED:
             raise Conflict(f"It's not allowed to add locations if image status is {image.status}.")
-        await _take_lock(conn, image)
-        await image_repo.set_properties(conn, image_id, {LOCK: task.id})
+        await import_lock.ensure_free(conn, image)
+        await image_repo.set_properties(conn, image_id, {import_lock.LOCK: task.id})
         await task_repo.insert(conn, task)
         await job_queue.enqueue(
             conn, LOCATION_JOB,
