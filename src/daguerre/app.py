@@ -16,7 +16,6 @@ from starlette.responses import Response
 
 from daguerre import auth, web
 from daguerre.api import versions
-from daguerre.api.errors import error_response, status_for
 from daguerre.api.middleware import RequestMiddleware
 from daguerre.api.routes import ROUTES
 from daguerre.api.v2.images import PATCH_V20, PATCH_V21
@@ -36,6 +35,7 @@ from daguerre.stores.base import Store
 from daguerre.stores.filesystem import FilesystemStore
 from daguerre.web import metadefs as web_metadefs
 from daguerre.web.metadefs_catalog import ServiceCatalog
+from daguerre.wire.errors import error_response, status_for
 
 log = logging.getLogger(__name__)
 

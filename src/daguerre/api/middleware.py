@@ -10,10 +10,10 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from daguerre.api.errors import error_response, status_for
 from daguerre.auth import Authenticator
 from daguerre.context import RequestContext
 from daguerre.domain.errors import DomainError, Unauthenticated
+from daguerre.wire.errors import error_response, status_for
 
 access_log = logging.getLogger("daguerre.access")
 log = logging.getLogger(__name__)

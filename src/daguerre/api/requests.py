@@ -10,6 +10,7 @@ from starlette.requests import Request
 from daguerre.context import RequestContext
 from daguerre.domain.errors import Invalid
 from daguerre.runtime import Runtime
+from daguerre.wire.bodies import has_body
 
 MAX_JSON_BODY = 1024 * 1024
 
@@ -20,13 +21,6 @@ def runtime(request: Request) -> Runtime:
 
 def context(request: Request) -> RequestContext:
     return request.scope["daguerre.context"]
-
-
-def has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return "transfer-encoding" in request.headers
 
 
 async def reject_body(request: Request) -> None:

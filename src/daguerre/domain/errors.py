@@ -1,4 +1,4 @@
-"""Domain errors. api/errors.py is the one place that maps them to HTTP status codes."""
+"""Domain errors. wire/errors.py is the one place that maps them to HTTP status codes."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 
 class StoreError(Exception):
-    """Base of every error a store raises; services map these to HTTP codes in api/errors."""
+    """Base of every error a store raises; services map these to domain errors, which wire/errors maps to HTTP codes."""
 
 
 class StoreNotFound(StoreError):

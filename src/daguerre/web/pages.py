@@ -17,8 +17,6 @@ from starlette.datastructures import MultiDict
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from daguerre.api.errors import status_for
-from daguerre.api.views import image_view
 from daguerre.context import RequestContext
 from daguerre.domain import image as img
 from daguerre.domain.errors import DomainError, Forbidden, Invalid, NotFound, Unauthenticated
@@ -42,6 +40,8 @@ from daguerre.web.render import (
     wants_json,
 )
 from daguerre.web.session import save
+from daguerre.wire.errors import status_for
+from daguerre.wire.views import image_view
 
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 20

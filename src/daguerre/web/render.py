@@ -15,12 +15,12 @@ from starlette.datastructures import MultiDict
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from daguerre.api.errors import TITLES, status_for
-from daguerre.api.requests import has_body
 from daguerre.context import RequestContext
 from daguerre.domain.errors import DomainError, Invalid, Unauthenticated, UnsupportedMedia
 from daguerre.web.identity import LoginRequired, identify, strategy
 from daguerre.web.session import csrf_ok, get_session, save
+from daguerre.wire.bodies import has_body
+from daguerre.wire.errors import TITLES, status_for
 
 log = logging.getLogger(__name__)
 

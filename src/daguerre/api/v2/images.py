@@ -7,10 +7,10 @@ from starlette.responses import Response
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
-from daguerre.api.views import image_view, images_page
 from daguerre.domain.errors import Invalid, UnsupportedMedia
 from daguerre.services import images as svc
 from daguerre.services.images import PatchOp
+from daguerre.wire.views import image_view, images_page
 
 PATCH_V21 = "application/openstack-images-v2.1-json-patch"
 PATCH_V20 = "application/openstack-images-v2.0-json-patch"

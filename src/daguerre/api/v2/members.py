@@ -7,8 +7,8 @@ from starlette.responses import Response
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
-from daguerre.api.views import member_view
 from daguerre.services import members as svc
+from daguerre.wire.views import member_view
 
 
 async def create(request: Request) -> Response:

@@ -13,11 +13,11 @@ from starlette.routing import Route
 
 from daguerre.api.requests import context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
-from daguerre.api.views import isotime
 from daguerre.db import metadefs as repo
 from daguerre.domain import metadef_schemas as schemas
 from daguerre.domain.errors import NotFound
 from daguerre.services import metadefs as svc
+from daguerre.wire.views import isotime
 
 NS_SCHEMA = "/v2/schemas/metadefs/namespace"
 OBJ_SCHEMA = "/v2/schemas/metadefs/object"

@@ -7,12 +7,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daguerre.api.errors import error_response
 from daguerre.api.requests import context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
-from daguerre.api.views import isotime
 from daguerre.domain.task import Task
 from daguerre.services import imports, tasks
+from daguerre.wire.errors import error_response
+from daguerre.wire.views import isotime
 
 
 def task_view(task: Task, *, stub: bool = False) -> dict:
