@@ -103,7 +103,7 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
     default = settings.glance_store.default_backend or settings.glance_store.default_store
     if default not in stores:
         raise SettingsError(f"[glance_store] default_backend {default!r} is not one of enabled_backends")
-    if getattr(stores[default], "read_only", False):
+    if not stores[default].capabilities.writable:
         raise SettingsError(f"[glance_store] default_backend {default!r} is a read-only (http) store")
     return stores, default
 

@@ -67,4 +67,4 @@ async def test_read_only(store: HttpStore, web: WebServer) -> None:
     await store.delete(web.url("/image.raw"))  # nothing happens: the data is not ours
     assert await store.stat(web.url("/image.raw")) == len(DATA)
     assert store.location_url(web.url("/image.raw")) == web.url("/image.raw")
-    assert store.read_only and store.type == "http"
+    assert not store.capabilities.writable and store.type == "http"

@@ -28,7 +28,7 @@ from daguerre.domain.task import FAILURE, PROCESSING, SUCCESS
 from daguerre.jobs.queue import Job
 from daguerre.jobs.runner import Permanent, handler
 from daguerre.runtime import Runtime
-from daguerre.services.locations import HASH_HOST, LOCATION_JOB, LOCK, is_read_only
+from daguerre.services.locations import HASH_HOST, LOCATION_JOB, LOCK
 from daguerre.stores.base import StoreError, StoreNotFound
 from daguerre.stores.streams import DigestingStream, Digests
 
@@ -102,7 +102,7 @@ async def location_failed(rt: Runtime, job: Job, message: str) -> None:
             await image_repo.transition(conn, image.id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None,
                                         checksum=None, os_hash_algo=None, os_hash_value=None)  # fmt: skip
             store = rt.stores.get(p["store"])
-            if store is not None and not is_read_only(store):
+            if store is not None and store.capabilities.writable:
                 kept = [loc for loc in image.locations if loc.url != p["url"]]
                 await image_repo.remove_locations(conn, image.id)
                 for loc in kept:

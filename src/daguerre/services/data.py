@@ -35,7 +35,6 @@ from daguerre.jobs.runner import LEASE_SECONDS, dead_local_owner
 from daguerre.runtime import Runtime
 from daguerre.services import access
 from daguerre.services.cache import open_cached
-from daguerre.services.locations import is_read_only
 from daguerre.stores.base import (
     ObjectReader,
     Store,
@@ -184,7 +183,7 @@ async def upload(
     if store_id not in rt.stores:
         raise Invalid(f"Store for identifier {store_id} not found")
     store = rt.stores[store_id]
-    if is_read_only(store):
+    if not store.capabilities.writable:
         raise Gone(f"Store {store_id} is read-only: data cannot be uploaded to it")
     key = image_id
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)

@@ -24,7 +24,7 @@ from daguerre.fetch.resolver import ResolutionError, SystemResolver
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
 from daguerre.services import access
-from daguerre.services.locations import is_read_only, writable_stores
+from daguerre.services.locations import writable_stores
 
 IMPORT_JOB = "import"
 LOCK = "os_glance_import_task"
@@ -126,7 +126,7 @@ async def import_image(
         unknown = [s for s in stores if s not in rt.stores]
         if unknown:
             raise Conflict(f"Unknown store(s): {', '.join(unknown)}")
-        read_only = [s for s in stores if is_read_only(rt.stores[s])]
+        read_only = [s for s in stores if not rt.stores[s].capabilities.writable]
         if read_only:
             raise Conflict(f"Read-only store(s) cannot receive data: {', '.join(read_only)}")
         if name == "copy-image":

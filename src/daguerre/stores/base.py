@@ -44,6 +44,9 @@ class StoreInUse(StoreError):
 
 @dataclass(frozen=True)
 class Capabilities:
+    # False for stores that only serve data they do not own (http): put refuses, nothing is
+    # uploaded, imported or copied there, and their locations' data is never deleted.
+    writable: bool = True
     ranged_reads: bool = True
     server_side_copy: bool = False
     cow_clone: bool = False

@@ -97,8 +97,7 @@ class HttpReader(ObjectReader):
 
 class HttpStore(Store):
     type = "http"
-    capabilities = Capabilities(ranged_reads=True)
-    read_only = True
+    capabilities = Capabilities(writable=False, ranged_reads=True)
 
     def __init__(self, id: str, opts: FilterOptions, limits: FetchLimits, *, resolver: Resolver | None = None,
                  ssl_context: ssl.SSLContext | None = None):  # fmt: skip
