@@ -66,5 +66,8 @@ async def test_read_only(store: HttpStore, web: WebServer) -> None:
         await store.put("k", chunks(), 1)
     await store.delete(web.url("/image.raw"))  # nothing happens: the data is not ours
     assert await store.stat(web.url("/image.raw")) == len(DATA)
+    with pytest.raises(StoreNotFound):  # a URL the server does not have, as for every store
+        await store.delete(web.url("/missing"))
+    await store.delete(web.url("/missing"), missing_ok=True)
     assert store.location_url(web.url("/image.raw")) == web.url("/image.raw")
     assert not store.capabilities.writable and store.type == "http"

@@ -138,10 +138,7 @@ async def _abort(rt: Runtime, transfer: _Transfer, from_status: str, store: Stor
     process, every few seconds) removes the data and puts the image back in queued as soon as
     the store answers: no orphan is left, and no new upload can write under the key before."""
     try:
-        try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+        await store.delete(key, missing_ok=True)
         await store.discard_partial(key)
     except StoreError as exc:
         log.warning("could not remove the data of failed upload %s yet (%s); housekeeping retries", key, exc)
@@ -194,9 +191,7 @@ async def upload(
         # key (finished, or unfinished such as an S3 multipart upload): the upload guard makes
         # removing it safe.
         try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+            await store.delete(key, missing_ok=True)
         except StoreError as exc:
             raise Unavailable(f"The image store failed: {exc}") from exc
         await store.discard_partial(key)
@@ -381,10 +376,7 @@ async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> 
         )
         if store is not None:
             try:
-                try:
-                    await store.delete(guard.payload["key"])
-                except StoreNotFound:
-                    pass
+                await store.delete(guard.payload["key"], missing_ok=True)
                 await store.discard_partial(guard.payload["key"])
             except StoreError:
                 log.exception("cannot remove data of interrupted upload %s yet", guard.image_id)

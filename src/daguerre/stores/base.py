@@ -103,8 +103,9 @@ class Store(abc.ABC):
         """Size of the object, or StoreNotFound."""
 
     @abc.abstractmethod
-    async def delete(self, key: str) -> None:
-        """Remove the object; deleting a missing key raises StoreNotFound."""
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        """Remove the object. A missing key raises StoreNotFound, or returns quietly with
+        ``missing_ok`` (clean-up paths, where the object may be gone already)."""
 
     async def discard_partial(self, key: str) -> None:  # noqa: B027 - most stores leave no partials
         """Remove what a writer killed mid-put left under ``key`` (an unfinished multipart upload, an

@@ -7,8 +7,7 @@ redirects re-checked), so an http location can only point where a web-download c
 * ``open`` streams the URL; a byte range is asked for with a ``Range`` header and, when the
   server ignores it (200 instead of 206), cut out of the full body.
 * ``stat`` is a ``HEAD`` (Content-Length), falling back to a one-byte ranged ``GET``.
-* ``put`` refuses (StoreReadOnly); ``delete`` forgets nothing and removes nothing: the data is
-  not ours.
+* ``put`` refuses (StoreReadOnly); ``delete`` removes nothing: the data is not ours.
 """
 
 from __future__ import annotations
@@ -133,8 +132,11 @@ class HttpStore(Store):
     async def put(self, key: str, chunks: AsyncIterator[bytes], size: int | None = None) -> Stored:
         raise StoreReadOnly(f"store {self.id} is read-only (http)")
 
-    async def delete(self, key: str) -> None:
-        """Nothing to do: the data belongs to the web server."""
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        """Nothing is removed: the data belongs to the web server. Without ``missing_ok`` a URL
+        the server does not have (404, 410) is StoreNotFound, as for every store."""
+        if not missing_ok:
+            await self.stat(key)
 
     async def list_keys(self) -> list[str]:
         return []
