@@ -95,9 +95,11 @@ def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
                 ),
             )
         elif kind == "http":
+            from daguerre.fetch.client import FetchLimits
             from daguerre.stores.http import HttpStore
 
-            stores[name] = HttpStore.from_settings(name, settings)
+            f = settings.import_filtering_opts
+            stores[name] = HttpStore(name, f, FetchLimits.from_section(f, settings.DEFAULT.image_size_cap))
         else:
             raise SettingsError(f"[DEFAULT] enabled_backends: unknown store type {kind!r} for {name}")
     default = settings.glance_store.default_backend or settings.glance_store.default_store

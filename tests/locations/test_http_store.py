@@ -6,14 +6,14 @@ import pytest
 from location_helpers import DATA, WebServer
 
 from daguerre.fetch.client import FetchLimits
-from daguerre.fetch.filter import FilterOptions
+from daguerre.settings import ImportFilteringSection
 from daguerre.stores.base import StoreNotFound, StoreUnavailable
 from daguerre.stores.http import HttpStore, StoreReadOnly, StoreURLRefused
 
 
 @pytest.fixture
 def store(web: WebServer) -> HttpStore:
-    opts = FilterOptions(allowed_hosts=("127.0.0.1",), allowed_ports=(web.port,))
+    opts = ImportFilteringSection(allowed_hosts=("127.0.0.1",), allowed_ports=(web.port,))
     return HttpStore("web", opts, FetchLimits(max_bytes=64 * 2**20, idle_timeout=5))
 
 

@@ -128,21 +128,16 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
     """Step 1: the source bytes into ``dest``, decompressed if asked, inspected on the way."""
     p = job.payload
     cap = rt.settings.DEFAULT.image_size_cap
-    fetch_cap = rt.settings.import_filtering_opts.max_download_size or cap
     inspector = Inspector(safety_policy(rt))
     if p["method"] == "web-download":
         f = rt.settings.import_filtering_opts
-        from daguerre.services.imports import filter_options
-
         audit = AuditInfo(
             user=p.get("user_id"), project=p.get("project_id"), image=image_id, request_id=p.get("request_id")
         )
-        limits = FetchLimits(
-            max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout
-        )
+        limits = FetchLimits.from_section(f, cap)
         resolver = getattr(rt, "resolver", None) or SystemResolver()
         try:
-            async with open_url(p["uri"], filter_options(rt), limits, resolver, audit) as download:
+            async with open_url(p["uri"], f, limits, resolver, audit) as download:
                 await progress.report(f"Downloading from {download.final_url}")
                 await _write(dest, _maybe_decompress(rt, download.chunks(), cap), inspector, cap)
         except URLRefused as exc:

@@ -19,7 +19,7 @@ from daguerre.db.schema import import_events
 from daguerre.domain import image as img
 from daguerre.domain.errors import Conflict, Forbidden, Invalid, TooManyRequests
 from daguerre.domain.task import PENDING, Task
-from daguerre.fetch.filter import FilterOptions, URLRefused, check_url
+from daguerre.fetch.filter import URLRefused, check_url
 from daguerre.fetch.resolver import ResolutionError, SystemResolver
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
@@ -34,15 +34,13 @@ FAILED_IMPORT = "os_glance_failed_import"
 STALE_LOCK = dt.timedelta(minutes=60)
 
 
-def filter_options(rt: Runtime) -> FilterOptions:
-    return FilterOptions.from_section(rt.settings.import_filtering_opts)
-
-
 async def vet_url(rt: Runtime, uri: object) -> str:
     if not isinstance(uri, str) or not uri:
         raise Invalid("URI for web-download does not pass filtering: no URI given")
     try:
-        await check_url(uri, filter_options(rt), getattr(rt, "resolver", None) or SystemResolver())
+        await check_url(
+            uri, rt.settings.import_filtering_opts, getattr(rt, "resolver", None) or SystemResolver()
+        )
     except URLRefused as exc:
         raise Invalid(f"URI for web-download does not pass filtering: {exc}") from None
     except ResolutionError as exc:
