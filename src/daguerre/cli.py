@@ -138,7 +138,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_stores_check(args: argparse.Namespace) -> int:
-    from daguerre.app import build_stores
+    from daguerre.stores.registry import build_stores
 
     settings = _settings(args)
 

@@ -35,6 +35,7 @@ from daguerre.jobs.runner import LEASE_SECONDS, dead_local_owner
 from daguerre.runtime import Runtime
 from daguerre.services import access
 from daguerre.services.cache import open_cached
+from daguerre.stores import STAGING_STORE
 from daguerre.stores.base import (
     ObjectReader,
     Store,
@@ -253,7 +254,7 @@ async def stage(
             await access.load(rt, conn, ctx, image_id)
         raise Conflict(f"Image {image_id} already has data on staging")
     transfer = await _begin(
-        rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, "os_glance_staging_store"
+        rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, STAGING_STORE
     )
     image = transfer.image
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
@@ -370,9 +371,7 @@ async def recover_interrupted(rt: Runtime, *, only_dead_local: bool = False) -> 
             continue
         seen.add(guard.id)
         store = (
-            rt.staging
-            if guard.payload["store"] == "os_glance_staging_store"
-            else rt.stores.get(guard.payload["store"])
+            rt.staging if guard.payload["store"] == STAGING_STORE else rt.stores.get(guard.payload["store"])
         )
         if store is not None:
             try:
