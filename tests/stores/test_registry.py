@@ -207,7 +207,12 @@ def test_s3_store_values(tmp_path) -> None:
 def test_http_store_gets_the_filter_section_and_limits(tmp_path) -> None:
     extra = ("[DEFAULT]\nimage_size_cap = 5000\n"
              "[import_filtering_opts]\nallowed_ports = 80, 8080\nidle_timeout = 7\n")  # fmt: skip
-    settings = settings_for(tmp_path, {"fast": "file", "web": "http"}, {"web": {"weight": "-1"}}, extra=extra)
+    settings = settings_for(
+        tmp_path,
+        {"fast": "file", "web": "http"},
+        {"web": {"weight": "-1", "filtering": "x", "image_size_cap": "1"}},
+        extra=extra,
+    )
     stores, default = build_stores(settings)
     web = stores["web"]
     assert isinstance(web, HttpStore) and default == "fast"

@@ -108,8 +108,9 @@ class HttpConfig(StoreConfig):
     web-download could) and ``[DEFAULT] image_size_cap``; its own section holds only weight."""
 
     type = "http"
-    filtering: ImportFilteringSection
-    image_size_cap: int
+    # Not options of the store's section: read_config is given them.
+    filtering: ImportFilteringSection = field(metadata={"option": False})
+    image_size_cap: int = field(metadata={"option": False})
 
 
 CONFIGS: dict[str, type[StoreConfig]] = {
@@ -162,6 +163,9 @@ def read_config(kind: str, name: str, options: Mapping[str, str], **given: typin
     values: dict[str, typing.Any] = {}
     for f in dataclasses.fields(cls):
         if f.name in ("name", "section"):
+            continue
+        if f.metadata.get("option") is False:
+            values[f.name] = given[f.name]
             continue
         text = (options.get(f.name) or "").strip()
         if not text:
