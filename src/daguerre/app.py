@@ -31,113 +31,13 @@ from daguerre.services import cache_fill, import_job, location_job, metadef_cata
 from daguerre.services.data import recover_interrupted
 from daguerre.services.import_job import work_dir
 from daguerre.settings import Settings, SettingsError
-from daguerre.stores.base import Store
 from daguerre.stores.filesystem import FilesystemStore
+from daguerre.stores.registry import build_staging, build_stores, store_weights
 from daguerre.web import metadefs as web_metadefs
 from daguerre.web.metadefs_catalog import ServiceCatalog
 from daguerre.wire.errors import error_response, status_for
 
 log = logging.getLogger(__name__)
-
-
-def _ints(section: str, opts: dict[str, str], **names: str) -> dict[str, int]:
-    """Optional positive integer options of a store section, as keyword arguments."""
-    out = {}
-    for arg, option in names.items():
-        raw = opts.get(option)
-        if raw is None or raw == "":
-            continue
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise SettingsError(f"[{section}] {option} must be a whole number of at least 1, not {raw!r}")
-        out[arg] = value
-    return out
-
-
-def build_stores(settings: Settings) -> tuple[dict[str, Store], str]:
-    if not settings.DEFAULT.enabled_backends:
-        return {"file": FilesystemStore("file", settings.images_dir)}, "file"
-    stores: dict[str, Store] = {}
-    for name, kind in settings.DEFAULT.enabled_backends.items():
-        opts = settings.backends.get(name, {})
-        if kind == "file":
-            stores[name] = FilesystemStore(
-                name, opts.get("filesystem_store_datadir") or settings.data_dir / "stores" / name
-            )
-        elif kind == "rbd":
-            from daguerre.stores.rbd import RbdStore
-
-            stores[name] = RbdStore(
-                name,
-                pool=opts.get("rbd_store_pool", "images"),
-                conffile=opts.get("rbd_store_ceph_conf", "/etc/ceph/ceph.conf"),
-                user=opts.get("rbd_store_user", "admin"),
-                keyring=opts.get("rbd_store_keyring") or None,
-                chunk_size=int(opts["rbd_store_chunk_size"]) * 2**20
-                if opts.get("rbd_store_chunk_size")
-                else None,
-                **_ints(name, opts, writes_in_flight="rbd_store_writes_in_flight",
-                        read_ahead="rbd_store_read_ahead", op_timeout="rbd_store_op_timeout"),
-            )  # fmt: skip
-        elif kind == "s3":
-            from daguerre.stores.s3 import S3Store
-
-            missing = [k for k in ("s3_store_host", "s3_store_bucket", "s3_store_access_key", "s3_store_secret_key")
-                       if not opts.get(k)]  # fmt: skip
-            if missing:
-                raise SettingsError(f"[{name}] is an s3 store and needs {', '.join(missing)}")
-            stores[name] = S3Store(
-                name,
-                endpoint_url=opts["s3_store_host"],
-                bucket=opts["s3_store_bucket"],
-                access_key=opts["s3_store_access_key"],
-                secret_key=opts["s3_store_secret_key"],
-                region=opts.get("s3_store_region_name") or "us-east-1",
-                addressing_style=opts.get("s3_store_bucket_url_format", "path"),
-                **_ints(
-                    name,
-                    opts,
-                    parts_in_flight="s3_store_parts_in_flight",
-                    connect_timeout="s3_store_connect_timeout",
-                    read_timeout="s3_store_read_timeout",
-                ),
-            )
-        elif kind == "http":
-            from daguerre.stores.http import HttpStore
-
-            stores[name] = HttpStore.from_settings(name, settings)
-        else:
-            raise SettingsError(f"[DEFAULT] enabled_backends: unknown store type {kind!r} for {name}")
-    default = settings.glance_store.default_backend or settings.glance_store.default_store
-    if default not in stores:
-        raise SettingsError(f"[glance_store] default_backend {default!r} is not one of enabled_backends")
-    if getattr(stores[default], "read_only", False):
-        raise SettingsError(f"[glance_store] default_backend {default!r} is a read-only (http) store")
-    return stores, default
-
-
-def store_weights(settings: Settings) -> dict[str, int]:
-    weights = {}
-    for name, opts in settings.backends.items():
-        try:
-            weights[name] = int(opts.get("weight", "0"))
-        except ValueError as exc:
-            raise SettingsError(f"[{name}] weight must be an integer") from exc
-    return weights
-
-
-def build_staging(settings: Settings, stores: dict[str, Store]) -> Store:
-    name = settings.DEFAULT.staging_backend
-    if not name:
-        return FilesystemStore("os_glance_staging_store", settings.staging_dir)
-    if name not in stores:
-        raise SettingsError(f"[DEFAULT] staging_backend {name!r} is not one of enabled_backends")
-    from daguerre.stores.prefixed import PrefixedStore
-
-    return PrefixedStore(stores[name], "staging-")
 
 
 def build_runtime(settings: Settings) -> Runtime:

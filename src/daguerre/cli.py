@@ -12,11 +12,12 @@ import sys
 import uvicorn
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
-from daguerre.app import build_app, build_runtime, build_stores, check_bind, housekeeping, startup
+from daguerre.app import build_app, build_runtime, check_bind, housekeeping, startup
 from daguerre.db.database import Database
 from daguerre.jobs.runner import worker_loop
 from daguerre.services import metadef_catalog
 from daguerre.settings import Settings, SettingsError, load_settings
+from daguerre.stores.registry import build_stores
 
 
 def _settings(args: argparse.Namespace) -> Settings:

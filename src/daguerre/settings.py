@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import ipaddress
 import os
 import typing
 from dataclasses import dataclass, field
@@ -113,12 +114,16 @@ class InjectMetadataSection:
 
 @dataclass
 class ImportFilteringSection:
+    """Glance's web-download URL filter; ``daguerre.fetch.filter`` reads this section as it is."""
+
     allowed_schemes: tuple[str, ...] = ("http", "https")
     disallowed_schemes: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
     disallowed_hosts: tuple[str, ...] = ()
     allowed_ports: tuple[int, ...] = (80, 443)
     disallowed_ports: tuple[int, ...] = ()
+    # Daguerre extension: CIDRs whose addresses may be fetched from even though they are
+    # loopback, private, link-local ...
     allowed_networks: tuple[str, ...] = ()
     max_download_size: int = 0  # 0: image_size_cap
     connect_timeout: float = 10.0
@@ -290,6 +295,13 @@ def validate(settings: Settings) -> None:
         )
     if settings.image_conversion.output_format not in ("raw", "qcow2", "vmdk"):
         raise SettingsError("[image_conversion] output_format must be raw, qcow2 or vmdk")
+    for cidr in settings.import_filtering_opts.allowed_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"[import_filtering_opts] allowed_networks: {cidr!r} is not a network (e.g. 10.0.0.0/8)"
+            ) from None
     for method in settings.DEFAULT.enabled_import_methods:
         if method not in ("glance-direct", "web-download", "copy-image", "glance-download"):
             raise SettingsError(f"[DEFAULT] enabled_import_methods: unknown method {method!r}")

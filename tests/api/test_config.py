@@ -51,8 +51,8 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
 
 def test_store_tuning_options(tmp_path) -> None:  # noqa: ANN001
     """Reads/writes/parts in flight are operator options; a bad one is a clear exit 2."""
-    from daguerre.app import build_stores
     from daguerre.settings import load_settings
+    from daguerre.stores.registry import build_stores
 
     s3 = ("s3_store_host = http://127.0.0.1:1\ns3_store_bucket = b\n"
           "s3_store_access_key = a\ns3_store_secret_key = s\n")  # fmt: skip
@@ -70,4 +70,4 @@ def test_store_tuning_options(tmp_path) -> None:  # noqa: ANN001
     out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(bad), "serve"],
                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert out.returncode == 2
-    assert "[objects] s3_store_parts_in_flight must be a whole number of at least 1, not 'many'" in out.stderr
+    assert "[objects] s3_store_parts_in_flight: must be a whole number ≥ 1, not 'many'" in out.stderr

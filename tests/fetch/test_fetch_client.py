@@ -21,20 +21,20 @@ from daguerre.fetch import (
     AuditInfo,
     FetchError,
     FetchLimits,
-    FilterOptions,
     StaticResolver,
     URLRefused,
     open_url,
 )
 from daguerre.fetch import client as client_module
+from daguerre.settings import ImportFilteringSection
 
 MiB = 1024 * 1024
 LIMITS = FetchLimits(max_bytes=64 * MiB, connect_timeout=5, idle_timeout=5)
 BODY = os.urandom(3 * MiB + 123)
 
 
-def loopback_opts(*ports: int, networks=("127.0.0.0/8",), **kwargs) -> FilterOptions:
-    return FilterOptions(allowed_ports=tuple(ports), allowed_networks=networks, **kwargs)
+def loopback_opts(*ports: int, networks=("127.0.0.0/8",), **kwargs) -> ImportFilteringSection:
+    return ImportFilteringSection(allowed_ports=tuple(ports), allowed_networks=networks, **kwargs)
 
 
 async def fetch_all(url, opts, limits=LIMITS, resolver=None, audit=None, **kwargs):
@@ -52,7 +52,7 @@ async def serve_body(head, reader, writer):
 
 async def test_operator_allowed_loopback_end_to_end(make_server, connect_recorder):
     server = await make_server(serve_body)
-    opts = FilterOptions(allowed_hosts=("127.0.0.1",), allowed_ports=(server.port,))
+    opts = ImportFilteringSection(allowed_hosts=("127.0.0.1",), allowed_ports=(server.port,))
     download, data = await fetch_all(f"http://127.0.0.1:{server.port}/images/cirros.img?x=1", opts)
     assert data == BODY
     assert download.size == len(BODY) and download.bytes_read == len(BODY) and download.completed
@@ -239,7 +239,9 @@ async def test_live_loopback_listener_never_contacted(make_server, template):
     listener6 = await make_server(serve_body, host="::1")
     url = template.format(port=listener.port, port6=listener6.port)
     resolver = StaticResolver({"localhost": "127.0.0.1"})
-    opts = FilterOptions(allowed_ports=(listener.port, listener6.port))  # ports allowed, addresses not
+    opts = ImportFilteringSection(
+        allowed_ports=(listener.port, listener6.port)
+    )  # ports allowed, addresses not
     with pytest.raises(URLRefused):
         await fetch_all(url, opts, resolver=resolver)
     await asyncio.sleep(0.05)
@@ -422,7 +424,7 @@ async def test_audit_line_on_refusal_strips_credentials(caplog):
     caplog.set_level(logging.INFO, logger="daguerre.audit")
     audit = AuditInfo(user="u1", project="p1", image="img-2")
     with pytest.raises(URLRefused):
-        await fetch_all("http://admin:hunter2@127.0.0.1/x", FilterOptions(), audit=audit)
+        await fetch_all("http://admin:hunter2@127.0.0.1/x", ImportFilteringSection(), audit=audit)
     [record] = audit_records(caplog)
     line = record.getMessage()
     assert "hunter2" not in line and "admin" not in line

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from daguerre.fetch import (
     FetchLimits,
-    FilterOptions,
     StaticResolver,
     SystemResolver,
     URLRefused,
@@ -26,6 +25,7 @@ from daguerre.fetch import (
     redact_url,
 )
 from daguerre.fetch.resolver import ResolutionError
+from daguerre.settings import ImportFilteringSection, SettingsError, load_settings
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:2800:220:1:248:1893:25c8:1946"
@@ -135,7 +135,7 @@ ATTACKS = [
 @pytest.mark.parametrize("url", ATTACKS)
 async def test_attack_urls_are_refused(url):
     with pytest.raises(URLRefused) as info:
-        await check_url(url, FilterOptions(), resolver())
+        await check_url(url, ImportFilteringSection(), resolver())
     assert "does not pass filtering" in str(info.value)
 
 
@@ -146,7 +146,7 @@ def test_there_are_plenty_of_attack_urls():
 @pytest.mark.parametrize("url", ATTACKS)
 async def test_attack_urls_make_no_connection(url, connect_recorder):
     with pytest.raises(URLRefused):
-        async with open_url(url, FilterOptions(), FetchLimits(max_bytes=1024), resolver()):
+        async with open_url(url, ImportFilteringSection(), FetchLimits(max_bytes=1024), resolver()):
             pytest.fail("refused URL was opened")
     assert connect_recorder.calls == []
 
@@ -171,7 +171,7 @@ async def test_attack_urls_make_no_connection(url, connect_recorder):
 )
 async def test_refusal_messages_name_reason_and_host(url, needle):
     with pytest.raises(URLRefused) as info:
-        await check_url(url, FilterOptions(), resolver())
+        await check_url(url, ImportFilteringSection(), resolver())
     message = str(info.value)
     assert "does not pass filtering" in message
     assert needle in message
@@ -195,14 +195,16 @@ async def test_refusal_messages_name_reason_and_host(url, needle):
     ],
 )
 async def test_public_urls_pass(url, address):
-    checked = await check_url(url, FilterOptions(), resolver())
+    checked = await check_url(url, ImportFilteringSection(), resolver())
     assert checked.addresses == (address,)
     assert checked.address == address
 
 
 async def test_checked_url_fields():
     checked = await check_url(
-        "https://Files.Example:443/a b/../c?q=1#frag".replace(" ", "%20"), FilterOptions(), resolver()
+        "https://Files.Example:443/a b/../c?q=1#frag".replace(" ", "%20"),
+        ImportFilteringSection(),
+        resolver(),
     )
     assert checked.scheme == "https"
     assert checked.host == "files.example"
@@ -210,26 +212,26 @@ async def test_checked_url_fields():
     assert checked.host_header == "files.example:443"
     assert checked.target == "/a%20b/../c?q=1"
     assert "#" not in checked.url
-    plain = await check_url("http://files.example", FilterOptions(), resolver())
+    plain = await check_url("http://files.example", ImportFilteringSection(), resolver())
     assert (
         plain.port == 80
         and not plain.explicit_port
         and plain.target == "/"
         and plain.host_header == "files.example"
     )
-    v6 = await check_url(f"http://[{PUBLIC_V6.upper()}]:80/", FilterOptions(), resolver())
+    v6 = await check_url(f"http://[{PUBLIC_V6.upper()}]:80/", ImportFilteringSection(), resolver())
     assert v6.host == PUBLIC_V6 and v6.host_header == f"[{PUBLIC_V6}]:80"
-    unicode_path = await check_url("http://files.example/\u00e9t\u00e9", FilterOptions(), resolver())
+    unicode_path = await check_url("http://files.example/\u00e9t\u00e9", ImportFilteringSection(), resolver())
     assert unicode_path.target == "/%C3%A9t%C3%A9"
 
 
 async def test_name_is_resolved_exactly_once_and_pinned():
     res = resolver()
-    checked = await check_url("http://files.example/", FilterOptions(), res)
+    checked = await check_url("http://files.example/", ImportFilteringSection(), res)
     assert res.lookups == ["files.example"]
     assert checked.addresses == (PUBLIC_V4,)
     # IP literals are never looked up
-    await check_url(f"http://{PUBLIC_V4}/", FilterOptions(), res)
+    await check_url(f"http://{PUBLIC_V4}/", ImportFilteringSection(), res)
     assert res.lookups == ["files.example"]
 
 
@@ -237,12 +239,12 @@ async def test_name_is_resolved_exactly_once_and_pinned():
 
 
 async def ok(url: str, **opts) -> None:
-    await check_url(url, FilterOptions(**opts), resolver())
+    await check_url(url, ImportFilteringSection(**opts), resolver())
 
 
 async def refused(url: str, **opts) -> str:
     with pytest.raises(URLRefused) as info:
-        await check_url(url, FilterOptions(**opts), resolver())
+        await check_url(url, ImportFilteringSection(**opts), resolver())
     return info.value.reason
 
 
@@ -318,7 +320,7 @@ async def test_unresolvable_name_refused():
 
 async def test_ip_literal_in_allowed_hosts_allows_just_that_address_and_port():
     opts = dict(allowed_hosts=("127.0.0.1",), allowed_ports=(8000,))
-    checked = await check_url("http://127.0.0.1:8000/x", FilterOptions(**opts), resolver())
+    checked = await check_url("http://127.0.0.1:8000/x", ImportFilteringSection(**opts), resolver())
     assert checked.addresses == ("127.0.0.1",)
     assert "port 8001" in await refused("http://127.0.0.1:8001/x", **opts)
     assert "allowed_hosts" in await refused("http://127.0.0.2:8000/x", **opts)
@@ -342,8 +344,8 @@ async def test_allowed_networks():
 
 
 def test_bad_allowed_network_is_a_config_error():
-    with pytest.raises(ValueError):
-        FilterOptions(allowed_networks=("not-a-cidr",))
+    with pytest.raises(SettingsError, match=r"\[import_filtering_opts\] allowed_networks: 'not-a-cidr'"):
+        load_settings(env={"DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_NETWORKS": "10.0.0.0/8, not-a-cidr"})
 
 
 @pytest.mark.parametrize(
@@ -419,11 +421,11 @@ ipv4s = st.integers(min_value=0, max_value=2**32 - 1).map(ipaddress.IPv4Address)
 async def test_dotted_quad_refused_exactly_when_non_public(address):
     url = f"http://{address}/"
     if classify(address) is None:
-        checked = await check_url(url, FilterOptions(), resolver())
+        checked = await check_url(url, ImportFilteringSection(), resolver())
         assert checked.addresses == (str(address),)
     else:
         with pytest.raises(URLRefused):
-            await check_url(url, FilterOptions(), resolver())
+            await check_url(url, ImportFilteringSection(), resolver())
 
 
 @settings(max_examples=300, deadline=None)
@@ -438,7 +440,7 @@ async def test_non_canonical_spellings_always_refused(address, spelling):
         "short": f"{octets[0]}.{n & 0xFFFFFF}",
         "hexdotted": ".".join(hex(o) for o in octets),
     }[spelling]
-    allowed = FilterOptions(allowed_networks=("0.0.0.0/0",))  # even when every address is allowed
+    allowed = ImportFilteringSection(allowed_networks=("0.0.0.0/0",))  # even when every address is allowed
     with pytest.raises(URLRefused):
         await check_url(f"http://{host}/", allowed, resolver())
 
@@ -456,4 +458,4 @@ async def test_ipv6_forms_embedding_non_public_ipv4_refused(address, form):
         "6to4": ipaddress.IPv6Address((0x2002 << 112) | (n << 80) | 1),
     }[form]
     with pytest.raises(URLRefused):
-        await check_url(f"http://[{v6}]/", FilterOptions(), resolver())
+        await check_url(f"http://[{v6}]/", ImportFilteringSection(), resolver())

@@ -6,14 +6,14 @@ import pytest
 from location_helpers import DATA, WebServer
 
 from daguerre.fetch.client import FetchLimits
-from daguerre.fetch.filter import FilterOptions
+from daguerre.settings import ImportFilteringSection
 from daguerre.stores.base import StoreNotFound, StoreUnavailable
 from daguerre.stores.http import HttpStore, StoreReadOnly, StoreURLRefused
 
 
 @pytest.fixture
 def store(web: WebServer) -> HttpStore:
-    opts = FilterOptions(allowed_hosts=("127.0.0.1",), allowed_ports=(web.port,))
+    opts = ImportFilteringSection(allowed_hosts=("127.0.0.1",), allowed_ports=(web.port,))
     return HttpStore("web", opts, FetchLimits(max_bytes=64 * 2**20, idle_timeout=5))
 
 
@@ -66,5 +66,8 @@ async def test_read_only(store: HttpStore, web: WebServer) -> None:
         await store.put("k", chunks(), 1)
     await store.delete(web.url("/image.raw"))  # nothing happens: the data is not ours
     assert await store.stat(web.url("/image.raw")) == len(DATA)
+    with pytest.raises(StoreNotFound):  # a URL the server does not have, as for every store
+        await store.delete(web.url("/missing"))
+    await store.delete(web.url("/missing"), missing_ok=True)
     assert store.location_url(web.url("/image.raw")) == web.url("/image.raw")
-    assert store.read_only and store.type == "http"
+    assert not store.capabilities.writable and store.type == "http"

@@ -1,7 +1,7 @@
 """SSRF-hardened web-download: URL filtering, one-shot resolution, and a pinned-IP HTTP client."""
 
 from daguerre.fetch.client import AuditInfo, Download, FetchError, FetchLimits, open_url
-from daguerre.fetch.filter import CheckedURL, FilterOptions, URLRefused, check_url, classify, redact_url
+from daguerre.fetch.filter import CheckedURL, URLRefused, check_url, classify, redact_url
 from daguerre.fetch.resolver import ResolutionError, Resolver, StaticResolver, SystemResolver
 
 __all__ = [
@@ -10,7 +10,6 @@ __all__ = [
     "Download",
     "FetchError",
     "FetchLimits",
-    "FilterOptions",
     "ResolutionError",
     "Resolver",
     "StaticResolver",

@@ -24,8 +24,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
-from daguerre.fetch.filter import CheckedURL, FilterOptions, URLRefused, check_url, redact_url
+from daguerre.fetch.filter import CheckedURL, URLRefused, check_url, redact_url
 from daguerre.fetch.resolver import Resolver, SystemResolver
+from daguerre.settings import ImportFilteringSection
 
 audit_log = logging.getLogger("daguerre.audit")
 log = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ class FetchLimits:
     connect_timeout: float = 10
     idle_timeout: float = 30
     max_redirects: int = 10
+
+    @classmethod
+    def from_section(cls, section: ImportFilteringSection, image_size_cap: int) -> FetchLimits:
+        """``[import_filtering_opts]``'s limits (max_download_size 0: the image size cap)."""
+        return cls(max_bytes=section.max_download_size or image_size_cap,
+                   connect_timeout=section.connect_timeout, idle_timeout=section.idle_timeout)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -346,7 +353,7 @@ def _audit(
 @asynccontextmanager
 async def open_url(
     url: str,
-    opts: FilterOptions,
+    opts: ImportFilteringSection,
     limits: FetchLimits,
     resolver: Resolver | None = None,
     audit: AuditInfo | None = None,

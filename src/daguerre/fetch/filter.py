@@ -23,8 +23,9 @@ Beyond Glance:
   6to4, Teredo). An address is allowed anyway when it lies in ``allowed_networks`` or is
   an IP literal named in ``allowed_hosts``.
 
-The result carries the vetted addresses; the client connects to those and never looks
-the name up again.
+The options are the settings section itself (``daguerre.settings.ImportFilteringSection``,
+whose ``allowed_networks`` are checked at start-up). The result carries the vetted addresses;
+the client connects to those and never looks the name up again.
 """
 
 from __future__ import annotations
@@ -35,37 +36,12 @@ from dataclasses import dataclass, field
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from daguerre.fetch.resolver import ResolutionError, Resolver
+from daguerre.settings import ImportFilteringSection
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 FETCHABLE_SCHEMES = ("http", "https")
 DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-@dataclass(frozen=True)
-class FilterOptions:
-    """The ``[import_filtering_opts]`` section."""
-
-    allowed_schemes: tuple[str, ...] = ("http", "https")
-    disallowed_schemes: tuple[str, ...] = ()
-    allowed_hosts: tuple[str, ...] = ()
-    disallowed_hosts: tuple[str, ...] = ()
-    allowed_ports: tuple[int, ...] = (80, 443)
-    disallowed_ports: tuple[int, ...] = ()
-    # Daguerre extension: CIDRs whose addresses may be fetched from even though they are
-    # loopback, private, link-local ...
-    allowed_networks: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for cidr in self.allowed_networks:
-            ipaddress.ip_network(cidr, strict=False)  # ValueError on a bad config value
-
-    @classmethod
-    def from_section(cls, section: object) -> FilterOptions:
-        """From an ``[import_filtering_opts]`` settings section (any object with those attributes)."""
-        names = ("allowed_schemes", "disallowed_schemes", "allowed_hosts", "disallowed_hosts",
-                 "allowed_ports", "disallowed_ports", "allowed_networks")  # fmt: skip
-        return cls(**{n: tuple(getattr(section, n)) for n in names})
 
 
 class URLRefused(Exception):
@@ -275,7 +251,7 @@ def classify(address: IPAddress) -> str | None:
     return None
 
 
-def _explicitly_allowed(address: IPAddress, opts: FilterOptions) -> bool:
+def _explicitly_allowed(address: IPAddress, opts: ImportFilteringSection) -> bool:
     for cidr in opts.allowed_networks:
         network = ipaddress.ip_network(cidr, strict=False)
         if address.version == network.version and address in network:
@@ -295,7 +271,7 @@ def _lists(allowed: tuple, disallowed: tuple) -> tuple[tuple, tuple]:
     return (allowed, ()) if allowed else ((), disallowed)
 
 
-def check_url_syntax(url: str, opts: FilterOptions) -> tuple[CheckedURL, IPAddress | None]:
+def check_url_syntax(url: str, opts: ImportFilteringSection) -> tuple[CheckedURL, IPAddress | None]:
     """Every check that needs no resolution. Returns the URL without addresses."""
     if not url:
         raise URLRefused("empty URL")
@@ -369,7 +345,7 @@ def check_url_syntax(url: str, opts: FilterOptions) -> tuple[CheckedURL, IPAddre
     return checked, literal
 
 
-async def check_url(url: str, opts: FilterOptions, resolver: Resolver) -> CheckedURL:
+async def check_url(url: str, opts: ImportFilteringSection, resolver: Resolver) -> CheckedURL:
     """Filter *url*; resolve its host once and vet every address.
 
     Raises URLRefused (before any connection is made) when the URL must not be fetched.

@@ -18,7 +18,6 @@ from daguerre.db.schema import jobs
 from daguerre.jobs import queue
 from daguerre.jobs.queue import Job
 from daguerre.runtime import Runtime
-from daguerre.stores.base import StoreNotFound
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +57,7 @@ async def _delete_data(rt: Runtime, job: Job) -> None:
     store_id = job.payload["store"]
     if store_id not in rt.stores:
         raise Permanent(f"store {store_id} is not configured here")
-    try:
-        await rt.stores[store_id].delete(job.payload["key"])
-    except StoreNotFound:
-        pass
+    await rt.stores[store_id].delete(job.payload["key"], missing_ok=True)
 
 
 @handler("discard-partial", until_done=True)
@@ -77,10 +73,7 @@ async def _discard_partial(rt: Runtime, job: Job) -> None:
 
 @handler("delete-staging", until_done=True)
 async def _delete_staging(rt: Runtime, job: Job) -> None:
-    try:
-        await rt.staging.delete(job.payload["key"])
-    except StoreNotFound:
-        pass
+    await rt.staging.delete(job.payload["key"], missing_ok=True)
 
 
 def register(kind: str, fn: Handler, on_failure: FailureHook | None = None) -> None:

@@ -35,7 +35,7 @@ from daguerre.jobs.runner import LEASE_SECONDS, dead_local_owner
 from daguerre.runtime import Runtime
 from daguerre.services import access
 from daguerre.services.cache import open_cached
-from daguerre.services.locations import is_read_only
+from daguerre.stores import STAGING_STORE
 from daguerre.stores.base import (
     ObjectReader,
     Store,
@@ -139,10 +139,7 @@ async def _abort(rt: Runtime, transfer: _Transfer, from_status: str, store: Stor
     process, every few seconds) removes the data and puts the image back in queued as soon as
     the store answers: no orphan is left, and no new upload can write under the key before."""
     try:
-        try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+        await store.delete(key, missing_ok=True)
         await store.discard_partial(key)
     except StoreError as exc:
         log.warning("could not remove the data of failed upload %s yet (%s); housekeeping retries", key, exc)
@@ -184,7 +181,7 @@ async def upload(
     if store_id not in rt.stores:
         raise Invalid(f"Store for identifier {store_id} not found")
     store = rt.stores[store_id]
-    if is_read_only(store):
+    if not store.capabilities.writable:
         raise Gone(f"Store {store_id} is read-only: data cannot be uploaded to it")
     key = image_id
     transfer = await _begin(rt, ctx, image_id, "upload_image", img.SAVING, expected_size, key, store_id)
@@ -195,9 +192,7 @@ async def upload(
         # key (finished, or unfinished such as an S3 multipart upload): the upload guard makes
         # removing it safe.
         try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+            await store.delete(key, missing_ok=True)
         except StoreError as exc:
             raise Unavailable(f"The image store failed: {exc}") from exc
         await store.discard_partial(key)
@@ -259,7 +254,7 @@ async def stage(
             await access.load(rt, conn, ctx, image_id)
         raise Conflict(f"Image {image_id} already has data on staging")
     transfer = await _begin(
-        rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, "os_glance_staging_store"
+        rt, ctx, image_id, "modify_image", img.UPLOADING, expected_size, key, STAGING_STORE
     )
     image = transfer.image
     keeper = asyncio.create_task(_lease_keeper(rt, transfer.guard_id))
@@ -376,16 +371,11 @@ async def recover_interrupted(rt: Runtime) -> int:
             continue
         seen.add(guard.id)
         store = (
-            rt.staging
-            if guard.payload["store"] == "os_glance_staging_store"
-            else rt.stores.get(guard.payload["store"])
+            rt.staging if guard.payload["store"] == STAGING_STORE else rt.stores.get(guard.payload["store"])
         )
         if store is not None:
             try:
-                try:
-                    await store.delete(guard.payload["key"])
-                except StoreNotFound:
-                    pass
+                await store.delete(guard.payload["key"], missing_ok=True)
                 await store.discard_partial(guard.payload["key"])
             except StoreError:
                 log.exception("cannot remove data of interrupted upload %s yet", guard.image_id)

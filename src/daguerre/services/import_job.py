@@ -130,21 +130,16 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
     """Step 1: the source bytes into ``dest``, decompressed if asked, inspected on the way."""
     p = job.payload
     cap = rt.settings.DEFAULT.image_size_cap
-    fetch_cap = rt.settings.import_filtering_opts.max_download_size or cap
     inspector = Inspector(safety_policy(rt))
     if p["method"] == "web-download":
         f = rt.settings.import_filtering_opts
-        from daguerre.services.imports import filter_options
-
         audit = AuditInfo(
             user=p.get("user_id"), project=p.get("project_id"), image=image_id, request_id=p.get("request_id")
         )
-        limits = FetchLimits(
-            max_bytes=fetch_cap, connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout
-        )
+        limits = FetchLimits.from_section(f, cap)
         resolver = SystemResolver()
         try:
-            async with open_url(p["uri"], filter_options(rt), limits, resolver, audit) as download:
+            async with open_url(p["uri"], f, limits, resolver, audit) as download:
                 await progress.report(f"Downloading from {download.final_url}")
                 await _write(dest, _maybe_decompress(rt, download.chunks(), cap), inspector, cap)
         except URLRefused as exc:
@@ -381,10 +376,7 @@ async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: A
         store = rt.store(store_id)
         # An earlier attempt that died (kill -9) may have left a finished object it never recorded,
         # or an unfinished one (multipart upload, RBD image without snapshot): both go first.
-        try:
-            await store.delete(key)
-        except StoreNotFound:
-            pass
+        await store.delete(key, missing_ok=True)
         await store.discard_partial(key)
         # Closed however the put ends: a store that fails mid-stream stops reading, and until its
         # consumer is closed the pump would wait on its full queue, and the copy hang with it.
@@ -409,10 +401,7 @@ async def _put_everywhere(rt: Runtime, store_ids: list[str], key: str, source: A
 
 async def _remove(rt: Runtime, store_ids: list[str], key: str) -> None:
     for store_id in store_ids:
-        try:
-            await rt.store(store_id).delete(key)
-        except StoreNotFound:
-            pass
+        await rt.store(store_id).delete(key, missing_ok=True)
 
 
 def _outcome(job: Job, ok: list[str], failed: dict[str, str]) -> None:
@@ -471,10 +460,7 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
     except BaseException:
         await _remove(rt, ok, key)
         raise
-    try:
-        await rt.staging.delete(image_id)
-    except StoreNotFound:
-        pass
+    await rt.staging.delete(image_id, missing_ok=True)
 
 
 async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) -> None:
@@ -533,10 +519,7 @@ async def import_failed(rt: Runtime, job: Job, message: str) -> None:
         await task_repo.update(conn, p["task_id"], status=FAILURE, message=message,
                                expires_at=task_repo.expiry(rt.settings.task.task_time_to_live))  # fmt: skip
     if image_id and p.get("method") != "copy-image":
-        try:
-            await rt.staging.delete(image_id)
-        except StoreNotFound:
-            pass
+        await rt.staging.delete(image_id, missing_ok=True)
 
 
 @handler("import", on_failure=import_failed)

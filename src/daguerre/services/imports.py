@@ -19,27 +19,23 @@ from daguerre.db.schema import import_events
 from daguerre.domain import image as img
 from daguerre.domain.errors import Conflict, Forbidden, Invalid, TooManyRequests
 from daguerre.domain.task import PENDING, Task
-from daguerre.fetch.filter import FilterOptions, URLRefused, check_url
+from daguerre.fetch.filter import URLRefused, check_url
 from daguerre.fetch.resolver import ResolutionError, SystemResolver
 from daguerre.jobs import queue as job_queue
 from daguerre.runtime import Runtime
 from daguerre.services import access, import_lock
-from daguerre.services.locations import is_read_only, writable_stores
+from daguerre.services.locations import writable_stores
 
 IMPORT_JOB = "import"
 IMPORTING_TO = "os_glance_importing_to_stores"
 FAILED_IMPORT = "os_glance_failed_import"
 
 
-def filter_options(rt: Runtime) -> FilterOptions:
-    return FilterOptions.from_section(rt.settings.import_filtering_opts)
-
-
 async def vet_url(rt: Runtime, uri: object) -> str:
     if not isinstance(uri, str) or not uri:
         raise Invalid("URI for web-download does not pass filtering: no URI given")
     try:
-        await check_url(uri, filter_options(rt), SystemResolver())
+        await check_url(uri, rt.settings.import_filtering_opts, SystemResolver())
     except URLRefused as exc:
         raise Invalid(f"URI for web-download does not pass filtering: {exc}") from None
     except ResolutionError as exc:
@@ -123,7 +119,7 @@ async def import_image(
         unknown = [s for s in stores if s not in rt.stores]
         if unknown:
             raise Conflict(f"Unknown store(s): {', '.join(unknown)}")
-        read_only = [s for s in stores if is_read_only(rt.stores[s])]
+        read_only = [s for s in stores if not rt.stores[s].capabilities.writable]
         if read_only:
             raise Conflict(f"Read-only store(s) cannot receive data: {', '.join(read_only)}")
         if name == "copy-image":

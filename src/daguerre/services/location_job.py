@@ -30,7 +30,7 @@ from daguerre.jobs.runner import Permanent, handler
 from daguerre.runtime import Runtime
 from daguerre.services import import_lock
 from daguerre.services.import_lock import LOCK
-from daguerre.services.locations import HASH_HOST, LOCATION_JOB, is_read_only
+from daguerre.services.locations import HASH_HOST, LOCATION_JOB
 from daguerre.stores.base import StoreError, StoreNotFound
 from daguerre.stores.streams import DigestingStream, Digests
 
@@ -104,7 +104,7 @@ async def location_failed(rt: Runtime, job: Job, message: str) -> None:
             await image_repo.transition(conn, image.id, [img.IMPORTING], img.QUEUED, size=None, virtual_size=None,
                                         checksum=None, os_hash_algo=None, os_hash_value=None)  # fmt: skip
             store = rt.stores.get(p["store"])
-            if store is not None and not is_read_only(store):
+            if store is not None and store.capabilities.writable:
                 kept = [loc for loc in image.locations if loc.url != p["url"]]
                 await image_repo.remove_locations(conn, image.id)
                 for loc in kept:

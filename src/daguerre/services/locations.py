@@ -50,13 +50,9 @@ MAX_URL = 255
 # --- stores ----------------------------------------------------------------------------------
 
 
-def is_read_only(store: Store) -> bool:
-    return bool(getattr(store, "read_only", False))
-
-
 def writable_stores(rt: Runtime) -> list[str]:
     """Store ids that accept data (uploads, imports, copies): every store but the http ones."""
-    return [sid for sid, store in rt.stores.items() if not is_read_only(store)]
+    return [sid for sid, store in rt.stores.items() if store.capabilities.writable]
 
 
 def http_store(rt: Runtime) -> Store | None:
@@ -382,7 +378,7 @@ async def persist(rt: Runtime, conn: AsyncConnection, old: Image, new: Image) ->
     kept = {(loc.store, loc.key) for loc in new.locations}
     for loc in old.locations:
         store = rt.stores.get(loc.store)
-        if (loc.store, loc.key) in kept or store is None or is_read_only(store):
+        if (loc.store, loc.key) in kept or store is None or not store.capabilities.writable:
             continue
         await job_queue.enqueue(conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=new.id)
 

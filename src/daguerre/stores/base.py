@@ -44,6 +44,9 @@ class StoreInUse(StoreError):
 
 @dataclass(frozen=True)
 class Capabilities:
+    # False for stores that only serve data they do not own (http): put refuses, nothing is
+    # uploaded, imported or copied there, and their locations' data is never deleted.
+    writable: bool = True
     ranged_reads: bool = True
     server_side_copy: bool = False
     cow_clone: bool = False
@@ -100,8 +103,9 @@ class Store(abc.ABC):
         """Size of the object, or StoreNotFound."""
 
     @abc.abstractmethod
-    async def delete(self, key: str) -> None:
-        """Remove the object; deleting a missing key raises StoreNotFound."""
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        """Remove the object. A missing key raises StoreNotFound, or returns quietly with
+        ``missing_ok`` (clean-up paths, where the object may be gone already)."""
 
     async def discard_partial(self, key: str) -> None:  # noqa: B027 - most stores leave no partials
         """Remove what a writer killed mid-put left under ``key`` (an unfinished multipart upload, an

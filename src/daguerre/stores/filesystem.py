@@ -223,10 +223,12 @@ class FilesystemStore(Store):
         except OSError as exc:
             raise StoreUnavailable(f"store {self.id}: cannot stat under {self.root}: {exc.strerror}") from exc
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
         try:
             self.path(key).unlink()
         except FileNotFoundError:
+            if missing_ok:
+                return
             raise StoreNotFound(key) from None
         except OSError as exc:
             raise StoreUnavailable(

@@ -7,8 +7,7 @@ redirects re-checked), so an http location can only point where a web-download c
 * ``open`` streams the URL; a byte range is asked for with a ``Range`` header and, when the
   server ignores it (200 instead of 206), cut out of the full body.
 * ``stat`` is a ``HEAD`` (Content-Length), falling back to a one-byte ranged ``GET``.
-* ``put`` refuses (StoreReadOnly); ``delete`` forgets nothing and removes nothing: the data is
-  not ours.
+* ``put`` refuses (StoreReadOnly); ``delete`` removes nothing: the data is not ours.
 """
 
 from __future__ import annotations
@@ -17,13 +16,13 @@ import asyncio
 import re
 import ssl
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 from daguerre.fetch import client as fetch
 from daguerre.fetch.client import AuditInfo, Download, FetchError, FetchLimits
-from daguerre.fetch.filter import CheckedURL, FilterOptions, URLRefused, check_url
+from daguerre.fetch.filter import CheckedURL, URLRefused, check_url
 from daguerre.fetch.resolver import Resolver, SystemResolver
+from daguerre.settings import ImportFilteringSection
 from daguerre.stores.base import (
     Capabilities,
     ObjectReader,
@@ -34,9 +33,6 @@ from daguerre.stores.base import (
     StoreUnavailable,
 )
 
-if TYPE_CHECKING:
-    from daguerre.settings import Settings
-
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
 
@@ -46,10 +42,6 @@ class StoreReadOnly(StoreError):
 
 class StoreURLRefused(StoreError):
     """The URL does not pass ``[import_filtering_opts]`` (or is not an http(s) URL)."""
-
-
-def filter_options_from(settings: Settings) -> FilterOptions:
-    return FilterOptions.from_section(settings.import_filtering_opts)
 
 
 class HttpReader(ObjectReader):
@@ -97,23 +89,15 @@ class HttpReader(ObjectReader):
 
 class HttpStore(Store):
     type = "http"
-    capabilities = Capabilities(ranged_reads=True)
-    read_only = True
+    capabilities = Capabilities(writable=False, ranged_reads=True)
 
-    def __init__(self, id: str, opts: FilterOptions, limits: FetchLimits, *, resolver: Resolver | None = None,
-                 ssl_context: ssl.SSLContext | None = None):  # fmt: skip
+    def __init__(self, id: str, opts: ImportFilteringSection, limits: FetchLimits, *,
+                 resolver: Resolver | None = None, ssl_context: ssl.SSLContext | None = None):  # fmt: skip
         self.id = id
         self.opts = opts
         self.limits = limits
         self.resolver = resolver or SystemResolver()
         self.ssl_context = ssl_context
-
-    @classmethod
-    def from_settings(cls, id: str, settings: Settings) -> HttpStore:
-        f = settings.import_filtering_opts
-        limits = FetchLimits(max_bytes=f.max_download_size or settings.DEFAULT.image_size_cap,
-                             connect_timeout=f.connect_timeout, idle_timeout=f.idle_timeout)  # fmt: skip
-        return cls(id, filter_options_from(settings), limits)
 
     def location_url(self, key: str) -> str:
         return key
@@ -134,8 +118,11 @@ class HttpStore(Store):
     async def put(self, key: str, chunks: AsyncIterator[bytes], size: int | None = None) -> Stored:
         raise StoreReadOnly(f"store {self.id} is read-only (http)")
 
-    async def delete(self, key: str) -> None:
-        """Nothing to do: the data belongs to the web server."""
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        """Nothing is removed: the data belongs to the web server. Without ``missing_ok`` a URL
+        the server does not have (404, 410) is StoreNotFound, as for every store."""
+        if not missing_ok:
+            await self.stat(key)
 
     async def list_keys(self) -> list[str]:
         return []

@@ -12,7 +12,7 @@ from daguerre.stores.base import ObjectReader, Store, Stored
 
 
 class PrefixedStore(Store):
-    def __init__(self, inner: Store, prefix: str, id: str = "os_glance_staging_store"):
+    def __init__(self, inner: Store, prefix: str, id: str):
         self.inner = inner
         self.prefix = prefix
         self.id = id
@@ -29,8 +29,8 @@ class PrefixedStore(Store):
     async def stat(self, key: str) -> int:
         return await self.inner.stat(self.prefix + key)
 
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(self.prefix + key)
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        await self.inner.delete(self.prefix + key, missing_ok)
 
     async def discard_partial(self, key: str) -> None:
         await self.inner.discard_partial(self.prefix + key)

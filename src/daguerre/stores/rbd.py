@@ -443,10 +443,14 @@ class RbdStore(Store):
             return False
         return True
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
         _check_key(key)
         await self._connect()
-        await self._call(self._delete_blocking, key)  # runs to its end even if we are cancelled
+        try:
+            await self._call(self._delete_blocking, key)  # runs to its end even if we are cancelled
+        except StoreNotFound:
+            if not missing_ok:
+                raise
 
     def _delete_blocking(self, key: str) -> None:
         # A put in flight has no snapshot yet: it is not an object, and is not ours to remove.

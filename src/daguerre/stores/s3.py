@@ -316,8 +316,10 @@ class S3Store(Store):
             return False
         return True
 
-    async def delete(self, key: str) -> None:
-        await self.stat(key)  # S3 deletes of missing keys succeed; ours say StoreNotFound
+    async def delete(self, key: str, missing_ok: bool = False) -> None:
+        _check_key(key)
+        if not missing_ok:
+            await self.stat(key)  # S3 deletes of missing keys succeed; ours say StoreNotFound
         await self._call(self._client.delete_object, Bucket=self.bucket, Key=key)
 
     async def list_keys(self) -> list[str]:

@@ -111,7 +111,8 @@ class StoreHarness:
         return bytes(out)
 
     async def assert_absent(self, key: str) -> None:
-        """The key holds nothing: not listed, stat/open/delete say StoreNotFound."""
+        """The key holds nothing: not listed, stat/open/delete say StoreNotFound, and a delete
+        with ``missing_ok`` returns quietly."""
         assert key not in await self.store.list_keys()
         with pytest.raises(StoreNotFound):
             await self.store.stat(key)
@@ -119,6 +120,9 @@ class StoreHarness:
             await self.store.open(key)
         with pytest.raises(StoreNotFound):
             await self.store.delete(key)
+        with pytest.raises(StoreNotFound):
+            await self.store.delete(key, missing_ok=False)
+        assert await self.store.delete(key, missing_ok=True) is None
 
     async def assert_no_debris(self) -> None:
         now = sorted(await self.suite.leftovers(self.store))
@@ -132,10 +136,7 @@ class StoreHarness:
 
     async def _finish(self) -> None:
         for k in self.keys:
-            try:
-                await self.store.delete(k)
-            except StoreNotFound:
-                pass
+            await self.store.delete(k, missing_ok=True)
         after = sorted(await self.store.list_keys())
         assert after == self._keys_before, (
             f"objects left behind: {sorted(set(after) - set(self._keys_before))}"
@@ -312,6 +313,17 @@ class StoreSuite:
         data = harness.data(10)
         await harness.put(key, data)
         assert await harness.read(key) == data
+
+    async def test_delete_missing_ok(self, harness: StoreHarness) -> None:
+        """``missing_ok`` removes an object that is there, and is quiet about one that is not."""
+        key = harness.key()
+        await harness.put(key, harness.data(harness.chunk + 1))
+        await harness.store.delete(key, missing_ok=True)
+        await harness.assert_absent(key)
+        await harness.store.delete(key, missing_ok=True)  # twice: still quiet
+        with pytest.raises(StoreNotFound):
+            await harness.store.delete(key, missing_ok=False)
+        await harness.assert_absent(key)
 
     async def test_put_on_existing_key_refused(self, harness: StoreHarness) -> None:
         key = harness.key()

@@ -56,7 +56,7 @@ async def stores_info(request: Request) -> Response:
         }
         if store_id == rt.default_store:
             entry["default"] = "true"
-        if getattr(store, "read_only", False):
+        if not store.capabilities.writable:
             entry["read-only"] = "true"
         out.append(entry)
     return JSONResponse({"stores": sorted(out, key=lambda e: e["id"])})
@@ -79,7 +79,7 @@ async def stores_detail(request: Request) -> Response:
         }
         if store_id == rt.default_store:
             entry["default"] = "true"
-        if getattr(store, "read_only", False):
+        if not store.capabilities.writable:
             entry["read-only"] = "true"
         out.append(entry)
     return JSONResponse({"stores": out})
