@@ -205,6 +205,8 @@ async def transition(
     """
     if not from_statuses:
         raise ValueError("transition needs the statuses it may start from")
+    if to == DELETED:
+        raise ValueError("an image is deleted with mark_deleted, which also removes its children")
     for current in from_statuses:
         check_transition(current, to)
     return await _guarded_update(conn, image_id, from_statuses, values, to)
