@@ -16,7 +16,7 @@ import httpx
 import pytest
 import uvicorn
 
-from daguerre.app import build_app, build_runtime
+from daguerre.app import build_app, build_runtime, check_store_io
 from daguerre.settings import load_settings
 from daguerre.stores.base import StoreNotFound
 from daguerre.stores.filesystem import FilesystemStore
@@ -82,6 +82,7 @@ async def live(tmp_path) -> AsyncIterator[Live]:  # noqa: ANN001
     rt = build_runtime(settings)
     store = StallingStore(rt.default_store, settings.images_dir)
     rt.stores[rt.default_store] = store
+    check_store_io(rt)
     server = uvicorn.Server(uvicorn.Config(build_app(settings, runtime=rt, workers=0), lifespan="on",
                                            log_level="warning"))  # fmt: skip
     sock = socket.socket()
@@ -153,3 +154,24 @@ async def test_data_in_use_is_not_deleted(live: Live) -> None:
     assert r.status_code == 409 and "in use" in r.json()["message"]
     assert (await live.client.get(f"/v2/images/{doomed}")).json()["status"] == "active"
     assert await live.store.stat(doomed) == 4096
+
+
+async def test_the_debug_guard_refuses_store_calls_inside_write_transactions(tmp_path) -> None:  # noqa: ANN001
+    rt = build_runtime(load_settings(env={"DAGUERRE_DEFAULT__DATA_DIR": str(tmp_path)}))
+    check_store_io(rt)
+    await rt.db.upgrade()
+    try:
+        store = rt.store()
+        with pytest.raises(StoreNotFound):
+            await store.stat("nothing-here")
+        async with rt.db.read() as _conn:
+            assert await store.in_use("nothing-here") is None
+        async with rt.db.write() as _conn:
+            with pytest.raises(AssertionError, match="inside a database write transaction"):
+                await store.stat("nothing-here")
+            with pytest.raises(AssertionError):
+                await rt.staging.delete("nothing-here")
+        with pytest.raises(StoreNotFound):
+            await store.delete("nothing-here")
+    finally:
+        await rt.close()
