@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
+import os
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
@@ -19,7 +21,7 @@ from daguerre.api import versions
 from daguerre.api.middleware import RequestMiddleware
 from daguerre.api.routes import ROUTES
 from daguerre.api.v2.images import PATCH_V20, PATCH_V21
-from daguerre.db.database import Database
+from daguerre.db.database import Database, write_transaction_open
 from daguerre.db.schema import jobs
 from daguerre.domain.errors import DomainError, TooManyRequests
 from daguerre.jobs.runner import release_dead_local, worker_loop
@@ -42,7 +44,7 @@ log = logging.getLogger(__name__)
 
 def build_runtime(settings: Settings) -> Runtime:
     stores, default = build_stores(settings)
-    return Runtime(
+    rt = Runtime(
         settings=settings,
         db=Database(settings.database_url, pool_size=settings.database.pool_size),
         policy=Policy(settings),
@@ -51,6 +53,36 @@ def build_runtime(settings: Settings) -> Runtime:
         weights=store_weights(settings),
         staging=build_staging(settings, stores),
     )
+    if os.environ.get("DAGUERRE_CHECK_STORE_IO") == "1":  # test servers set it (testing/server.py)
+        check_store_io(rt)
+    return rt
+
+
+# The store calls that reach the backend (and may wait for its whole timeout).
+_STORE_IO = ("put", "open", "stat", "delete", "discard_partial", "in_use", "check", "list_keys")
+
+
+def check_store_io(rt: Runtime) -> None:
+    """Debug and test mode: every store call fails (AssertionError, logged) when the calling task
+    holds a database write transaction open. A store call can wait for the store's timeout, and
+    a write transaction holds SQLite's one writer: every write of the service would wait too.
+    The stores' methods are wrapped on the instances, so nothing changes when this is off."""
+    for store in {id(s): s for s in [*rt.stores.values(), rt.staging]}.values():
+        for name in _STORE_IO:
+            method = getattr(store, name, None)
+            if method is not None:
+                setattr(store, name, _outside_writes(store.id, name, method))
+
+
+def _outside_writes(store_id: str, name: str, method):  # noqa: ANN001, ANN202
+    @functools.wraps(method)
+    async def guarded(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if write_transaction_open():
+            log.error("store call %s.%s inside a database write transaction", store_id, name)
+            raise AssertionError(f"store call {store_id}.{name} inside a database write transaction")
+        return await method(*args, **kwargs)
+
+    return guarded
 
 
 def check_bind(settings: Settings, host: str) -> None:

@@ -19,7 +19,7 @@ from daguerre.services import import_lock
 
 async def _locked_image(db: Database, task_status: str, task_age: dt.timedelta) -> tuple[str, str]:
     now = image_repo.utcnow()
-    image = img.Image(id=str(uuid.uuid4()), owner="p1", status=img.IMPORTING, created_at=now, updated_at=now)
+    image = img.Image(id=str(uuid.uuid4()), owner="p1", created_at=now, updated_at=now)
     task = Task(
         id=str(uuid.uuid4()), type="api_image_import", status=task_status, owner="p1", image_id=image.id
     )

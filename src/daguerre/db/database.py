@@ -17,6 +17,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -39,6 +40,14 @@ WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024
 
 # How long a write waits for another process's write transaction before giving up.
 WRITE_LOCK_WAIT = 30.0
+
+# True while the current task holds a write transaction open. Read by app.check_store_io: a
+# store call (which can wait for the store's whole timeout) must not happen inside one.
+_WRITING: ContextVar[bool] = ContextVar("daguerre_db_writing", default=False)
+
+
+def write_transaction_open() -> bool:
+    return _WRITING.get()
 
 
 def _sqlite_engine(url: str, *, writer: bool, pool_size: int) -> AsyncEngine:
@@ -108,28 +117,30 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        if not self.is_sqlite:
-            async with self.writer.connect() as conn:
+        token = _WRITING.set(True)
+        try:
+            if not self.is_sqlite:
+                async with self.writer.connect() as conn:
+                    try:
+                        async with conn.begin():
+                            yield conn
+                    finally:
+                        enqueued = conn.info.pop(JOBS_ENQUEUED, False)
+            else:
+                conn, trans = await self._begin_sqlite_write()
                 try:
-                    async with conn.begin():
-                        yield conn
+                    yield conn
+                except BaseException:
+                    conn.info.pop(JOBS_ENQUEUED, None)
+                    await asyncio.shield(_rollback_and_close(conn, trans))
+                    raise
+                try:
+                    await trans.commit()
                 finally:
                     enqueued = conn.info.pop(JOBS_ENQUEUED, False)
-            if enqueued:
-                self.jobs_enqueued.set()
-            return
-        conn, trans = await self._begin_sqlite_write()
-        try:
-            yield conn
-        except BaseException:
-            conn.info.pop(JOBS_ENQUEUED, None)
-            await asyncio.shield(_rollback_and_close(conn, trans))
-            raise
-        try:
-            await trans.commit()
+                    await asyncio.shield(conn.close())
         finally:
-            enqueued = conn.info.pop(JOBS_ENQUEUED, False)
-            await asyncio.shield(conn.close())
+            _WRITING.reset(token)
         if enqueued:
             self.jobs_enqueued.set()
 

@@ -10,7 +10,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.db.schema import image_locations, image_members, image_properties, image_tags, images
-from daguerre.domain.image import DELETED, KILLED, Image, Location
+from daguerre.domain.image import (
+    DELETED,
+    INITIAL,
+    KILLED,
+    Image,
+    InvalidTransition,
+    Location,
+    check_transition,
+)
 
 _COLUMNS = (
     "id", "name", "status", "visibility", "protected", "os_hidden", "checksum", "os_hash_algo", "os_hash_value",
@@ -108,6 +116,9 @@ async def exists(conn: AsyncConnection, image_id: str) -> bool:
 
 
 async def insert(conn: AsyncConnection, image: Image) -> None:
+    """A new image starts in the initial status (queued); anything else is a transition after it."""
+    if image.status != INITIAL:
+        raise InvalidTransition(f"A new image starts {INITIAL}, not {image.status}")
     values = {name: getattr(image, name) for name in _COLUMNS}
     values["deleted"] = False
     await conn.execute(_INSERT, values)
@@ -132,7 +143,12 @@ async def save(conn: AsyncConnection, image: Image, *, old: Image) -> bool:
     """Write ``image`` over ``old`` if nobody changed it meanwhile (optimistic version check).
 
     Returns False when the stored version moved on: the caller reloads and retries or reports 409.
+    A status change (``image.status`` differs from ``old.status``) must be in the transition
+    table, else InvalidTransition is raised before anything is written; the version check makes
+    ``old.status`` the stored status.
     """
+    if image.status != old.status:
+        check_transition(old.status, image.status)
     image.updated_at = utcnow()
     params = {f"v_{name}": getattr(image, name) for name in _SAVED_COLUMNS}
     params.update(v_version=old.version + 1, w_id=image.id, w_version=old.version)
@@ -172,11 +188,50 @@ async def save(conn: AsyncConnection, image: Image, *, old: Image) -> bool:
     return True
 
 
+# Columns that only the functions below write: the status along the table, the version as a
+# counter, deletion through mark_deleted.
+_GUARDED = frozenset({"id", "status", "version", "deleted", "deleted_at"})
+
+
 async def transition(
     conn: AsyncConnection, image_id: str, from_statuses: Sequence[str], to: str, **values: object
 ) -> bool:
-    """Atomically move an image's status if it is still in one of ``from_statuses``."""
-    values = dict(values, status=to, updated_at=utcnow(), version=images.c.version + 1)
+    """Move an image's status to ``to`` if it is still in one of ``from_statuses``, setting
+    ``values`` in the same statement.
+
+    Every (from, to) pair must be in the transition table: a forbidden one raises
+    InvalidTransition before the row is touched (a same-status write is update_fields). Returns
+    False when the image is gone or in another status (someone else moved it first).
+    """
+    if not from_statuses:
+        raise ValueError("transition needs the statuses it may start from")
+    if to == DELETED:
+        raise ValueError("an image is deleted with mark_deleted, which also removes its children")
+    for current in from_statuses:
+        check_transition(current, to)
+    return await _guarded_update(conn, image_id, from_statuses, values, to)
+
+
+async def update_fields(conn: AsyncConnection, image_id: str, expected_status: str, **values: object) -> bool:
+    """Set columns of an image that is still in ``expected_status``, leaving its status alone.
+
+    Returns False when the image is gone or no longer in that status."""
+    return await _guarded_update(conn, image_id, [expected_status], values, None)
+
+
+async def _guarded_update(
+    conn: AsyncConnection,
+    image_id: str,
+    from_statuses: Sequence[str],
+    values: dict[str, object],
+    to: str | None,
+) -> bool:
+    bad = set(values) & _GUARDED
+    if bad:
+        raise ValueError(f"{', '.join(sorted(bad))} cannot be set this way")
+    values = dict(values, updated_at=utcnow(), version=images.c.version + 1)
+    if to is not None:
+        values["status"] = to
     result = await conn.execute(
         images.update()
         .where(images.c.id == image_id, images.c.status.in_(list(from_statuses)), images.c.deleted.is_(False))
@@ -219,15 +274,21 @@ async def remove_locations(conn: AsyncConnection, image_id: str, store: str | No
     await conn.execute(query)
 
 
-async def mark_deleted(conn: AsyncConnection, image_id: str) -> None:
+async def mark_deleted(conn: AsyncConnection, image_id: str, from_status: str) -> bool:
+    """Delete an image that is still in ``from_status`` (a transition to deleted: InvalidTransition
+    when the table forbids it). Returns False when the image is gone or in another status."""
+    check_transition(from_status, DELETED)
     now = utcnow()
-    await conn.execute(
+    result = await conn.execute(
         images.update()
-        .where(images.c.id == image_id)
+        .where(images.c.id == image_id, images.c.status == from_status, images.c.deleted.is_(False))
         .values(status=DELETED, deleted=True, deleted_at=now, updated_at=now, version=images.c.version + 1)
     )
+    if result.rowcount != 1:
+        return False
     for table in (image_properties, image_tags, image_members):
         await conn.execute(table.delete().where(table.c.image_id == image_id))
+    return True
 
 
 async def storage_used(conn: AsyncConnection, owner: str) -> int:

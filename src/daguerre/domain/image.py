@@ -19,6 +19,11 @@ DEACTIVATED = "deactivated"
 
 STATUSES = (QUEUED, SAVING, UPLOADING, IMPORTING, ACTIVE, KILLED, PENDING_DELETE, DELETED, DEACTIVATED)
 
+# The one table of status changes (Glance's, glance/domain Image.valid_state_targets). Every write
+# of an image's status goes through it: db/images.py checks it in insert, transition, save and
+# mark_deleted. A same-status write (e.g. recording the staged size while ``uploading``) is not a
+# transition; db/images.py's update_fields does it, guarded by the expected status.
+INITIAL = QUEUED
 TRANSITIONS: dict[str, frozenset[str]] = {
     QUEUED: frozenset({SAVING, UPLOADING, IMPORTING, ACTIVE, DELETED}),
     SAVING: frozenset({ACTIVE, KILLED, DELETED, QUEUED}),
@@ -51,9 +56,17 @@ HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"}
 INTROSPECTED_PREFIX = "os_daguerre_"
 
 
+class InvalidTransition(Conflict):
+    """A status change the transition table does not allow (409 where it reaches the API)."""
+
+
+def allowed(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
 def check_transition(current: str, target: str) -> None:
-    if target not in TRANSITIONS.get(current, frozenset()):
-        raise Conflict(f"Image status transition from {current} to {target} is not allowed")
+    if not allowed(current, target):
+        raise InvalidTransition(f"Image status transition from {current} to {target} is not allowed")
 
 
 @dataclass

@@ -266,7 +266,7 @@ async def stage(
             current = await image_repo.get(conn, image_id)
             if current is None or current.status != img.UPLOADING:
                 raise Gone(f"Image {image_id} was deleted or changed while being staged")
-            await image_repo.transition(conn, image_id, [img.UPLOADING], img.UPLOADING, size=stream.size)
+            await image_repo.update_fields(conn, image_id, img.UPLOADING, size=stream.size)
             await image_repo.set_properties(conn, image_id, {"os_glance_stage_host": rt.process_id})
             await job_queue.finish(conn, transfer.guard_id)
     except BaseException:

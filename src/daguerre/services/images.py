@@ -11,7 +11,7 @@ import jsonschema
 from daguerre.context import RequestContext
 from daguerre.db import images as image_repo
 from daguerre.domain import image as img
-from daguerre.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from daguerre.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unavailable
 from daguerre.domain.image import Image
 from daguerre.domain.schemas import image_schema
 from daguerre.jobs import queue as job_queue
@@ -19,6 +19,7 @@ from daguerre.runtime import Runtime
 from daguerre.services import access
 from daguerre.services.imports import FAILED_IMPORT
 from daguerre.services.listing import parse_list_query
+from daguerre.stores.base import StoreError
 
 WRITABLE_BASE = ("id", "name", "visibility", "protected", "os_hidden", "owner", "min_disk", "min_ram",
                  "container_format", "disk_format", "tags")  # fmt: skip
@@ -249,28 +250,43 @@ def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp],
 
 
 async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
-    async with rt.db.write() as conn:
-        image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
-        rt.policy.authorize(ctx, "delete_image", tgt)
-        if image.protected:
-            raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
-        if image.status == img.DELETED or image.status == img.PENDING_DELETE:
-            raise Invalid(f"Image status transition from {image.status} to deleted is not allowed")
-        await _refuse_if_in_use(rt, image)
-        await image_repo.mark_deleted(conn, image_id)
-        job_ids = []
-        for loc in image.locations:
-            job_ids.append(
-                await job_queue.enqueue(
-                    conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=image_id
+    # Asking the stores whether the data is in use can wait as long as a store's timeout (RBD
+    # asks Ceph for clones of the image's snapshot), so it happens before the write transaction,
+    # never inside it: on SQLite that transaction holds the service's one writer, and a stalled
+    # store would stall every write. Under the guarded delete the image is read again and deleted
+    # only if the data the stores answered for is still its data; otherwise they are asked again.
+    for _attempt in range(5):
+        async with rt.db.read() as conn:
+            image, tgt = await access.load(rt, conn, ctx, image_id)
+        _check_deletable(rt, ctx, image, tgt)
+        await _refuse_if_in_use(rt, image.id, image.locations)
+        async with rt.db.write() as conn:
+            current, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
+            _check_deletable(rt, ctx, current, tgt)
+            if _data(current.locations) != _data(image.locations):
+                continue
+            if not await image_repo.mark_deleted(conn, image_id, current.status):
+                continue
+            job_ids = []
+            for loc in current.locations:
+                job_ids.append(
+                    await job_queue.enqueue(
+                        conn, "delete-data", {"store": loc.store, "key": loc.key}, image_id=image_id
+                    )
                 )
+            # Stores an import or copy failed on may hold its partial data under the image's key.
+            for store_id in sorted(
+                set(current.properties.get(FAILED_IMPORT, "").split(",")) & set(rt.stores)
+            ):
+                job_ids.append(await job_queue.enqueue(conn, "discard-partial", {"store": store_id, "key": image_id},
+                                                       image_id=image_id))  # fmt: skip
+            job_ids.append(
+                await job_queue.enqueue(conn, "delete-staging", {"key": image_id}, image_id=image_id)
             )
-        # Stores an import or copy failed on may hold its partial data under the image's key.
-        for store_id in sorted(set(image.properties.get(FAILED_IMPORT, "").split(",")) & set(rt.stores)):
-            job_ids.append(await job_queue.enqueue(conn, "discard-partial", {"store": store_id, "key": image_id},
-                                                   image_id=image_id))  # fmt: skip
-        job_ids.append(await job_queue.enqueue(conn, "delete-staging", {"key": image_id}, image_id=image_id))
-        await image_repo.remove_locations(conn, image_id)
+            await image_repo.remove_locations(conn, image_id)
+        break
+    else:
+        raise Conflict(f"Image {image_id} kept changing while being deleted; try again")
     # The jobs are durable; running them now just makes the space come back at once.
     from daguerre.jobs.runner import run_now
 
@@ -278,12 +294,24 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
         await run_now(rt, job_id)
 
 
-async def _refuse_if_in_use(rt: Runtime, image: Image) -> None:
-    """Data that others depend on (RBD clones of the image's snapshot) cannot be deleted: 409."""
-    from daguerre.domain.errors import Unavailable
-    from daguerre.stores.base import StoreError
+def _check_deletable(rt: Runtime, ctx: RequestContext, image: Image, tgt: dict) -> None:
+    rt.policy.authorize(ctx, "delete_image", tgt)
+    if image.protected:
+        raise Forbidden(f"Image {image.id} is protected and cannot be deleted.")
+    if image.status == img.DELETED or image.status == img.PENDING_DELETE:
+        raise Invalid(f"Image status transition from {image.status} to deleted is not allowed")
 
-    for loc in image.locations:
+
+def _data(locations: list[img.Location]) -> list[tuple[str, str]]:
+    """What a store was asked about: the (store, key) pairs, in a stable order."""
+    return sorted((loc.store, loc.key) for loc in locations)
+
+
+async def _refuse_if_in_use(rt: Runtime, image_id: str, locations: list[img.Location]) -> None:
+    """Data that others depend on (RBD clones of the image's snapshot) cannot be deleted: 409.
+
+    Store calls: never inside a write transaction (see delete)."""
+    for loc in locations:
         store = rt.stores.get(loc.store)
         if store is None:
             continue
@@ -292,7 +320,7 @@ async def _refuse_if_in_use(rt: Runtime, image: Image) -> None:
         except StoreError as exc:
             raise Unavailable(f"Store {loc.store} cannot be reached to delete the image data: {exc}") from exc
         if why:
-            raise Conflict(f"Image {image.id} is in use and cannot be deleted: {why}")
+            raise Conflict(f"Image {image_id} is in use and cannot be deleted: {why}")
 
 
 async def deactivate(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
@@ -347,23 +375,39 @@ async def delete_from_store(rt: Runtime, ctx: RequestContext, store_id: str, ima
     """DELETE /v2/stores/{store}/{image}: drop one copy; the last copy cannot go this way."""
     if not rt.multi_store:
         raise NotFound("Multi backend is not supported at this site.")
-    async with rt.db.write() as conn:
-        image, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
-        rt.policy.authorize(ctx, "delete_image_location", tgt)
-        if store_id not in rt.stores:
-            raise Conflict(f"Unknown store {store_id}")
-        here = [loc for loc in image.locations if loc.store == store_id]
-        if not here:
-            raise NotFound(f"Image {image_id} has no data in store {store_id}")
-        if image.status != img.ACTIVE:
-            raise Conflict(f"Image {image_id} is {image.status}; only active images can lose a store")
-        if len(image.locations) == len(here):
-            raise Forbidden("Cannot delete the only location of an image")
-        await _refuse_if_in_use(rt, Image(**{**image.__dict__, "locations": here}))
-        await image_repo.remove_locations(conn, image_id, store_id)
-        job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key}, image_id=image_id)
-                   for loc in here]  # fmt: skip
+    # The store is asked whether the copy is in use outside the write transaction (see delete).
+    for _attempt in range(5):
+        async with rt.db.read() as conn:
+            image, tgt = await access.load(rt, conn, ctx, image_id)
+        here = _copy_to_drop(rt, ctx, image, tgt, store_id)
+        await _refuse_if_in_use(rt, image_id, here)
+        async with rt.db.write() as conn:
+            current, tgt = await access.load(rt, conn, ctx, image_id, for_update=True)
+            if _data(_copy_to_drop(rt, ctx, current, tgt, store_id)) != _data(here):
+                continue
+            await image_repo.remove_locations(conn, image_id, store_id)
+            job_ids = [await job_queue.enqueue(conn, "delete-data", {"store": store_id, "key": loc.key},
+                                               image_id=image_id) for loc in here]  # fmt: skip
+        break
+    else:
+        raise Conflict(f"Image {image_id} kept changing while its copy was being deleted; try again")
     from daguerre.jobs.runner import run_now
 
     for job_id in job_ids:
         await run_now(rt, job_id)
+
+
+def _copy_to_drop(
+    rt: Runtime, ctx: RequestContext, image: Image, tgt: dict, store_id: str
+) -> list[img.Location]:
+    rt.policy.authorize(ctx, "delete_image_location", tgt)
+    if store_id not in rt.stores:
+        raise Conflict(f"Unknown store {store_id}")
+    here = [loc for loc in image.locations if loc.store == store_id]
+    if not here:
+        raise NotFound(f"Image {image.id} has no data in store {store_id}")
+    if image.status != img.ACTIVE:
+        raise Conflict(f"Image {image.id} is {image.status}; only active images can lose a store")
+    if len(image.locations) == len(here):
+        raise Forbidden("Cannot delete the only location of an image")
+    return here

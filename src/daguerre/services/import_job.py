@@ -218,9 +218,9 @@ async def _download_remote(rt: Runtime, p: dict, dest: Path, inspector: Inspecto
             current = await image_repo.get(conn, p["image_id"])
             if current is None or current.status != img.IMPORTING:
                 raise Permanent(f"Image {p['image_id']} was deleted or changed during the import")
-            await image_repo.transition(conn, p["image_id"], [img.IMPORTING], img.IMPORTING,
-                                        disk_format=remote.get("disk_format"),
-                                        container_format=remote.get("container_format"))  # fmt: skip
+            await image_repo.update_fields(conn, p["image_id"], img.IMPORTING,
+                                           disk_format=remote.get("disk_format"),
+                                           container_format=remote.get("container_format"))  # fmt: skip
             await image_repo.set_properties(conn, p["image_id"], props)
         await progress.report(f"Downloading image {remote_id} from {endpoint}")
         async with client.stream("GET", f"{endpoint}/v2/images/{remote_id}/file", headers=headers) as resp:
@@ -309,12 +309,13 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
         id=str(uuid.uuid4()), owner=p.get("project_id"), name=props.pop("name", None),
         disk_format=props.pop("disk_format", None) or "qcow2",
         container_format=props.pop("container_format", None) or "bare",
-        visibility=props.pop("visibility", "shared"), status=img.IMPORTING, created_at=now, updated_at=now,
+        visibility=props.pop("visibility", "shared"), created_at=now, updated_at=now,
         properties={k: str(v) for k, v in props.items() if k not in img.READ_ONLY and not k.startswith(img.RESERVED_PREFIX)},
     )  # fmt: skip
     image.properties[LOCK] = p["task_id"]
     async with rt.db.write() as conn:
-        await image_repo.insert(conn, image)
+        await image_repo.insert(conn, image)  # created queued, and imported at once
+        await image_repo.transition(conn, image.id, [img.QUEUED], img.IMPORTING)
         await task_repo.update(conn, p["task_id"], image_id=image.id)
         await job_queue.renew(conn, job.id, rt.process_id, 60)
         import sqlalchemy as sa

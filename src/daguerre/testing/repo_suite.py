@@ -174,7 +174,7 @@ class RepoSuite:
         image = make_image(properties={"a": "b"})
         async with db.write() as conn:
             await repo.insert(conn, image)
-            await repo.mark_deleted(conn, image.id)
+            assert await repo.mark_deleted(conn, image.id, QUEUED)
         async with db.read() as conn:
             assert await repo.get(conn, image.id) is None
             assert await repo.exists(conn, image.id)

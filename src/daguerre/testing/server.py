@@ -37,7 +37,8 @@ class ServerProcess:
         self.port = self.port or free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / f"server-{self.port}.log"
-        env = {**os.environ, **self.env}
+        # Store calls inside a database write transaction fail loudly (app.check_store_io).
+        env = {"DAGUERRE_CHECK_STORE_IO": "1", **os.environ, **self.env}
         cmd = [sys.executable, "-m", "daguerre.cli"]
         if self.config:
             cmd += ["--config", str(self.config)]
