@@ -1,0 +1,83 @@
+"""Wire details where Daguerre and Glance were compared side by side: 405 and Allow, Location on
+201, the legacy task's image_properties, ranged downloads and 416 (docs/api-differences.md)."""
+
+from __future__ import annotations
+
+import uuid
+
+from starlette.routing import compile_path
+
+from actors import Actor
+from daguerre.api.routes import ROUTES
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+
+
+def _allow(r) -> set[str]:  # noqa: ANN001
+    return {m.strip() for m in r.headers["allow"].split(",")}
+
+
+def _concrete(path: str, image_id: str) -> str:
+    """A request path for a route template: every parameter filled with something plausible."""
+    _, path_format, convertors = compile_path(path)
+    values = {name: image_id if name == "image_id" else "image" if name == "name" else f"x{name}"
+              for name in convertors}  # fmt: skip
+    return path_format.format(**values)
+
+
+def test_every_path_answers_405_with_exactly_its_methods(admin: Actor) -> None:
+    image = admin.create()
+    walked = 0
+    for route in ROUTES:
+        path = _concrete(route.path, image["id"])
+        for method in METHODS:
+            if method in route.methods:
+                continue
+            r = admin.request(method, path)
+            assert r.status_code == 405, (method, path, r.status_code, r.text)
+            assert _allow(r) == set(route.methods), (method, path, r.headers["allow"])
+            walked += 1
+    assert walked > 100
+
+
+def test_allow_lists_what_glance_lists(member: Actor) -> None:
+    image = member.create()
+    iid = image["id"]
+    # The cases found by driving Daguerre and Glance with the same requests.
+    expected = [
+        ("POST", f"/v2/images/{iid}", {"GET", "PATCH", "DELETE"}),
+        ("GET", f"/v2/images/{iid}/tags/x", {"PUT", "DELETE"}),
+        ("DELETE", f"/v2/images/{iid}/file", {"GET", "PUT"}),
+        ("PUT", "/v2/images", {"GET", "POST"}),
+        ("PATCH", f"/v2/images/{iid}/members", {"GET", "POST"}),
+        ("PUT", "/v2/tasks/" + str(uuid.uuid4()), {"GET", "DELETE"}),
+        ("GET", f"/v2/images/{iid}/import", {"POST"}),
+    ]
+    for method, path, allow in expected:
+        r = member.request(method, path, headers={"Accept": "application/json"})
+        assert r.status_code == 405 and _allow(r) == allow, (method, path, r.headers.get("allow"))
+        assert r.json()["title"] == "Method Not Allowed" and method in r.json()["message"]
+    # A tag containing slashes still routes to the tag resource.
+    assert member.put(f"/v2/images/{iid}/tags/a/b").status_code == 204
+    assert member.get(f"/v2/images/{iid}").json()["tags"] == ["a/b"]
+    # Tasks are never deleted: the DELETE route answers 405 with Allow: GET, as Glance.
+    r = member.delete(f"/v2/tasks/{uuid.uuid4()}")
+    assert r.status_code == 405 and _allow(r) == {"GET"}
+
+
+def test_head_is_405_on_api_resources_as_in_glance(member: Actor, anon) -> None:  # noqa: ANN001
+    image = member.create()
+    member.upload(image["id"], b"data")
+    for path in (
+        f"/v2/images/{image['id']}",
+        f"/v2/images/{image['id']}/file",
+        "/v2/images",
+        "/v2/schemas/image",
+    ):
+        r = member.head(path)
+        assert r.status_code == 405 and "HEAD" not in _allow(r) and "GET" in _allow(r), path
+    # The version documents answer HEAD: load balancers probe them with it.
+    assert anon.head("/versions").status_code == 200
+    assert anon.head("/").status_code == 300
+    r = anon.post("/versions")
+    assert r.status_code == 405 and _allow(r) == {"GET", "HEAD"}
