@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from starlette.routing import compile_path
 
 from actors import Actor
 from daguerre.api.routes import ROUTES
+from daguerre.testing.server import ServerProcess
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
@@ -81,3 +83,28 @@ def test_head_is_405_on_api_resources_as_in_glance(member: Actor, anon) -> None:
     assert anon.head("/").status_code == 300
     r = anon.post("/versions")
     assert r.status_code == 405 and _allow(r) == {"GET", "HEAD"}
+
+
+def test_location_is_absolute(member: Actor, trusted_server: ServerProcess) -> None:
+    r = member.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"})
+    assert r.status_code == 201
+    assert r.headers["location"] == f"{trusted_server.url}/v2/images/{r.json()['id']}"
+    assert r.headers["location"] == trusted_server.url + r.json()["self"]
+    assert member.get(r.headers["location"]).json()["id"] == r.json()["id"]
+
+
+def test_location_follows_public_endpoint(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "d", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers",
+                                                "DAGUERRE_DEFAULT__PUBLIC_ENDPOINT": "https://images.example/image/"})  # fmt: skip
+    server.start()
+    try:
+        admin = Actor(server.url, "admin-project", "admin,member,reader")
+        r = admin.post("/v2/images", json={})
+        assert r.headers["location"] == f"https://images.example/image/v2/images/{r.json()['id']}"
+        versions = admin.get("/versions").json()["versions"]
+        assert versions[0]["links"][0]["href"] == "https://images.example/image/v2/"
+        ns = admin.post("/v2/metadefs/namespaces", json={"namespace": f"ns-{uuid.uuid4().hex[:8]}"})
+        assert ns.status_code == 201
+        assert ns.headers["location"] == "https://images.example/image" + ns.json()["self"]
+    finally:
+        server.stop()
