@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
+import re
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from starlette.routing import compile_path
 
 from actors import Actor
@@ -160,3 +167,101 @@ def test_range_of_an_empty_image_is_416(member: Actor) -> None:
     assert member.get(url).status_code == 200
     for spec in ("bytes=0-", "bytes=-5"):
         assert member.get(url, headers={"Range": spec}).status_code == 416
+
+
+# --- legacy task: image_properties ------------------------------------------------------------------
+
+
+class _Files:
+    def __init__(self, root: Path) -> None:
+        handler = functools.partial(_Quiet, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+@pytest.fixture(scope="module")
+def task_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    served = tmp_path_factory.mktemp("served")
+    (served / "disk.raw").write_bytes(b"\1" * 65536)
+    files = _Files(served)
+    server = ServerProcess(tmp_path_factory.mktemp("tasks"), env={
+        "DAGUERRE_AUTH__STRATEGY": "trusted-headers",
+        "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_HOSTS": "127.0.0.1",
+        "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_PORTS": str(files.port),
+        "DAGUERRE_IMPORT_FILTERING_OPTS__RATE_LIMIT_PER_MINUTE": "1000",
+        "DAGUERRE_DEFAULT__IMAGE_TAG_QUOTA": "3",
+    }).start()  # fmt: skip
+    yield server, f"http://127.0.0.1:{files.port}/disk.raw"
+    server.stop()
+    files.close()
+
+
+def _task(props: object, url: str) -> dict:
+    return {
+        "type": "import",
+        "input": {"import_from": url, "import_from_format": "raw", "image_properties": props},
+    }
+
+
+def _finished(admin: Actor, task_id: str) -> dict:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        task = admin.get(f"/v2/tasks/{task_id}").json()
+        if task["status"] in ("success", "failure"):
+            return task
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> None:  # noqa: ANN001
+    server, url = task_server
+    admin = Actor(server.url, "admin-project", "admin,member,reader")
+    props = {"disk_format": "raw", "container_format": "bare", "name": "legacy", "tags": ["x", "y", "x"],
+             "min_ram": 512, "min_disk": 1, "protected": False, "os_hidden": True, "hw_disk_bus": "scsi"}  # fmt: skip
+    r = admin.post("/v2/tasks", json=_task(props, url))
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"{server.url}/v2/tasks/{r.json()['id']}"
+    assert r.json()["input"]["image_properties"] == props  # the input is kept as given
+    task = _finished(admin, r.json()["id"])
+    assert task["status"] == "success", task
+    image = admin.get(f"/v2/images/{task['result']['image_id']}").json()
+    assert image["status"] == "active" and image["name"] == "legacy"
+    assert image["tags"] == ["x", "y"]
+    assert image["min_ram"] == 512 and image["min_disk"] == 1 and image["os_hidden"] is True
+    assert image["hw_disk_bus"] == "scsi"
+    assert not any(re.search(r"[\[\]']", str(v)) for v in image.values() if isinstance(v, str))
+
+
+def test_task_image_properties_bad_values_are_4xx(task_server) -> None:  # noqa: ANN001
+    server, url = task_server
+    admin = Actor(server.url, "admin-project", "admin,member,reader")
+    before = len(admin.get("/v2/images").json()["images"])
+    cases = [
+        ({"tags": "x"}, 400),  # tags must be a list
+        ({"tags": [1]}, 400),
+        ({"min_ram": "512"}, 400),
+        ({"protected": "yes"}, 400),
+        ({"hw_video_ram": 64}, 400),  # custom properties are strings, as on POST /v2/images
+        ({"hw_flags": ["a"]}, 400),
+        ({"visibility": "everyone"}, 400),
+        ({"status": "active"}, 403),
+        ({"id": str(uuid.uuid4())}, 403),
+        ({"os_glance_import_task": "x"}, 403),
+        ({"tags": ["a", "b", "c", "d"]}, 413),  # image_tag_quota = 3
+        ("not an object", 400),
+    ]
+    for props, status in cases:
+        r = admin.post("/v2/tasks", json=_task(props, url), headers={"Accept": "application/json"})
+        assert r.status_code == status, (props, r.status_code, r.text)
+        assert r.json()["code"].startswith(str(status))
+    assert len(admin.get("/v2/images").json()["images"]) == before
