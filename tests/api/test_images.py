@@ -36,7 +36,7 @@ def test_create_defaults_and_headers(member) -> None:  # noqa: ANN001
     assert BASE_KEYS <= set(body)
     assert body["status"] == "queued" and body["visibility"] == "shared"
     assert body["owner"] == member.project and body["checksum"] is None and body["tags"] == []
-    assert r.headers["location"] == f"/v2/images/{body['id']}"
+    assert r.headers["location"] == f"{member.client.base_url}/v2/images/{body['id']}"  # absolute, as Glance
     assert "glance-direct" in r.headers["openstack-image-import-methods"]
     assert body["created_at"].endswith("Z") and "." not in body["created_at"]
 

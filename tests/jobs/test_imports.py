@@ -152,7 +152,9 @@ def test_tasks_api_admin_only(importer: Actor, import_server, file_server) -> No
     r = admin.post("/v2/tasks", json=body)
     assert r.status_code == 201, r.text
     task = r.json()
-    assert r.headers["location"] == f"/v2/tasks/{task['id']}" and task["status"] == "pending"
+    assert (
+        r.headers["location"] == f"{import_server.url}/v2/tasks/{task['id']}" and task["status"] == "pending"
+    )
     import time
 
     deadline = time.monotonic() + 60

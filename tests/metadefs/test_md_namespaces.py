@@ -17,7 +17,7 @@ def test_create_minimal_defaults(admin: Actor, namespaces: Namespaces) -> None:
     assert r.status_code == 201, r.text
     namespaces.created.append(name)
     doc = r.json()
-    assert r.headers["location"] == f"/v2/metadefs/namespaces/{name}"
+    assert r.headers["location"] == f"{admin.client.base_url}/v2/metadefs/namespaces/{name}"
     assert doc["namespace"] == name
     assert doc["visibility"] == "private"
     assert doc["protected"] is False

@@ -19,6 +19,14 @@ def runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
+def absolute_url(request: Request, path: str) -> str:
+    """``path`` (absolute-path, e.g. an object's ``self`` link) as a full URL on this endpoint:
+    ``[DEFAULT] public_endpoint`` when set (behind a proxy, or under a path prefix), else the URL
+    the request came in on. Version documents and ``Location`` headers are built with it."""
+    base = runtime(request).settings.DEFAULT.public_endpoint.rstrip("/") or str(request.base_url).rstrip("/")
+    return base + path
+
+
 def context(request: Request) -> RequestContext:
     return request.scope["daguerre.context"]
 

@@ -1,18 +1,27 @@
-"""One route table for the whole HTTP surface."""
+"""One route table for the whole HTTP surface.
+
+Every API path is a ``Resource`` (daguerre.api.routing): a request with a method the path does not
+take gets 405 with ``Allow`` listing exactly the methods it does take. HEAD is answered only on the
+version documents; on API resources it gets 405, as in Glance (docs/api-differences.md).
+"""
 
 from __future__ import annotations
 
 from starlette.routing import Route
 
 from daguerre.api import versions
+from daguerre.api.routing import Resource, resources
 from daguerre.api.v2 import cache, data, discovery, images, locations, members, metadefs, tasks
 
 IMG = "/v2/images/{image_id}"
 
-ROUTES = [
-    Route("/", versions.multiple_choices, methods=["GET"]),
-    Route("/versions", versions.versions, methods=["GET"]),
-    Route("/v2/", versions.multiple_choices, methods=["GET"]),
+VERSION_DOCUMENTS = [
+    Resource("/", {"GET": versions.multiple_choices, "HEAD": versions.multiple_choices}),
+    Resource("/versions", {"GET": versions.versions, "HEAD": versions.versions}),
+    Resource("/v2/", {"GET": versions.multiple_choices, "HEAD": versions.multiple_choices}),
+]
+
+API = [
     Route("/v2/images", images.index, methods=["GET"]),
     Route("/v2/images", images.create, methods=["POST"]),
     Route(IMG, images.show, methods=["GET"]),
@@ -49,3 +58,5 @@ ROUTES = [
     Route("/v2/info/usage", discovery.usage, methods=["GET"]),
     *locations.ROUTES,
 ]
+
+ROUTES = [*VERSION_DOCUMENTS, *resources(API)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daguerre.api.requests import runtime
+from daguerre.api.requests import absolute_url, runtime
 from daguerre.api.responses import JSONResponse
 
 SUPPORTED = ["2.0", "2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7", "2.9", "2.15"]
@@ -15,7 +15,7 @@ CURRENT = "2.17"
 
 def document(request: Request) -> dict:
     rt = runtime(request)
-    base = rt.settings.DEFAULT.public_endpoint.rstrip("/") or str(request.base_url).rstrip("/")
+    link = absolute_url(request, "/v2/")
     minors = list(SUPPORTED)
     current = CURRENT
     if rt.multi_store:
@@ -24,11 +24,9 @@ def document(request: Request) -> dict:
         minors += ["2.14", "2.16", "2.17"]
         current = "2.18"
     minors = sorted(set(minors), key=lambda v: int(v.split(".")[1]))
-    versions = [{"id": f"v{current}", "status": "CURRENT", "links": [{"rel": "self", "href": f"{base}/v2/"}]}]
+    versions = [{"id": f"v{current}", "status": "CURRENT", "links": [{"rel": "self", "href": link}]}]
     for minor in reversed(minors):
-        versions.append(
-            {"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": f"{base}/v2/"}]}
-        )
+        versions.append({"id": f"v{minor}", "status": "SUPPORTED", "links": [{"rel": "self", "href": link}]})
     return {"versions": versions}
 
 

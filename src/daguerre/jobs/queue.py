@@ -107,6 +107,11 @@ async def claim(
     return job
 
 
+async def attach_image(conn: AsyncConnection, job_id: str, payload: dict[str, Any], image_id: str) -> None:
+    """A job that made its image (the legacy task import) records it, so a retry finds it."""
+    await conn.execute(jobs.update().where(jobs.c.id == job_id).values(payload=payload, image_id=image_id))
+
+
 async def renew(conn: AsyncConnection, job_id: str, owner: str, lease_seconds: float) -> bool:
     now = utcnow()
     values: dict[str, Any] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -284,42 +285,57 @@ class Download:
     partial: bool = False
 
 
+_RANGE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", re.IGNORECASE)
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", re.IGNORECASE)
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """A single HTTP byte range as [start, end); None for no range. Multiple ranges → 400."""
+    """A single HTTP byte range as [start, end); None for no range. Multiple ranges → 400.
+
+    As Glance: a range past the end is cut to the end, a suffix longer than the image is the whole
+    image, a first byte at or past the end is 416. Unlike Glance, ``bytes=-0`` and any range of an
+    empty image are 416 (RFC 9110: nothing can satisfy them), and trailing junk is not ignored.
+    """
     if not header:
         return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or not spec:
+    if "," in header:
+        raise Invalid("Requests with multiple ranges are not supported; make several single-range requests.")
+    m = _RANGE.fullmatch(header)
+    if not m or not (m[1] or m[2]) or (m[1] and m[2] and int(m[2]) < int(m[1])):
         raise RangeNotSatisfiable(f"Invalid Range header: {header}")
-    if "," in spec:
-        raise Invalid("Multiple ranges are not supported")
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        raise RangeNotSatisfiable(f"Invalid Range header: {header}")
-    try:
-        if first == "":
-            n = int(last)
-            if n <= 0:
-                raise RangeNotSatisfiable(f"Invalid Range header: {header}")
-            return max(size - n, 0), size
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        raise RangeNotSatisfiable(f"Invalid Range header: {header}") from None
-    if start >= size or start < 0 or end <= start:
-        raise RangeNotSatisfiable(f"Requested range {header} not satisfiable for size {size}")
-    return start, min(end, size)
+    if not m[1]:
+        suffix = int(m[2])
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable(f"Range {header} cannot be satisfied: the image has {size} bytes")
+        return max(size - suffix, 0), size
+    start = int(m[1])
+    if start >= size:
+        raise RangeNotSatisfiable(
+            f"Invalid start position in Range header: it must be in the inclusive range [0, {size - 1}]"
+            if size
+            else f"Range {header} cannot be satisfied: the image has 0 bytes"
+        )
+    return start, (min(int(m[2]) + 1, size) if m[2] else size)
 
 
 def parse_content_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The legacy request header 'Content-Range: bytes a-b/*' honoured as a range request."""
+    """The legacy request header ``Content-Range: bytes a-b/(length|*)``, honoured as a range
+    request as Glance does: both ends required, and the last byte must be inside the image."""
     if not header:
         return None
-    unit, _, rest = header.partition(" ")
-    spec = rest.partition("/")[0]
-    if unit.strip().lower() != "bytes":
+    m = _CONTENT_RANGE.fullmatch(header)
+    if not m:
         raise RangeNotSatisfiable(f"Invalid Content-Range header: {header}")
-    return parse_range(f"bytes={spec}", size)
+    start, end = int(m[1]), int(m[2]) + 1
+    if end <= start or (m[3] != "*" and end > int(m[3])):
+        raise RangeNotSatisfiable(f"Invalid Content-Range header: {header}")
+    if end > size:
+        raise RangeNotSatisfiable(
+            f"Invalid stop position in Content-Range header: it must be in the inclusive range [0, {size - 1}]"
+            if size
+            else f"Content-Range {header} cannot be satisfied: the image has 0 bytes"
+        )
+    return start, end
 
 
 async def download(

@@ -305,12 +305,18 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
         task = await task_repo.get(conn, p["task_id"])
     props = dict((task.input or {}).get("image_properties") or {})
     now = image_repo.utcnow()
+    # The image's own attributes set its columns (tags its tags, not a property named "tags"); the
+    # rest are custom properties, which POST /v2/tasks has checked are strings.
+    tags = props.pop("tags", None)
     image = Image(
-        id=str(uuid.uuid4()), owner=p.get("project_id"), name=props.pop("name", None),
+        id=str(uuid.uuid4()), owner=props.pop("owner", None) or p.get("project_id"), name=props.pop("name", None),
         disk_format=props.pop("disk_format", None) or "qcow2",
         container_format=props.pop("container_format", None) or "bare",
-        visibility=props.pop("visibility", "shared"), created_at=now, updated_at=now,
-        properties={k: str(v) for k, v in props.items() if k not in img.READ_ONLY and not k.startswith(img.RESERVED_PREFIX)},
+        visibility=props.pop("visibility", None) or "shared", protected=bool(props.pop("protected", False)),
+        os_hidden=bool(props.pop("os_hidden", False)), min_disk=props.pop("min_disk", None) or 0,
+        min_ram=props.pop("min_ram", None) or 0, tags=sorted(set(tags)) if isinstance(tags, list) else [],
+        created_at=now, updated_at=now,
+        properties={k: v for k, v in props.items() if isinstance(v, str) and k not in img.READ_ONLY and not k.startswith(img.RESERVED_PREFIX)},
     )  # fmt: skip
     image.properties[LOCK] = p["task_id"]
     async with rt.db.write() as conn:
@@ -318,14 +324,7 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
         await image_repo.transition(conn, image.id, [img.QUEUED], img.IMPORTING)
         await task_repo.update(conn, p["task_id"], image_id=image.id)
         await job_queue.renew(conn, job.id, rt.process_id, 60)
-        import sqlalchemy as sa
-
-        from daguerre.db.schema import jobs
-
-        payload = {**p, "image_id": image.id}
-        await conn.execute(
-            sa.update(jobs).where(jobs.c.id == job.id).values(payload=payload, image_id=image.id)
-        )
+        await job_queue.attach_image(conn, job.id, {**p, "image_id": image.id}, image.id)
     job.payload["image_id"] = image.id
     return image.id
 

@@ -10,6 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import jsonschema
 import sqlalchemy as sa
 
 from daguerre.context import RequestContext
@@ -17,7 +18,8 @@ from daguerre.db import images as image_repo
 from daguerre.db import tasks as task_repo
 from daguerre.db.schema import import_events
 from daguerre.domain import image as img
-from daguerre.domain.errors import Conflict, Forbidden, Invalid, TooManyRequests
+from daguerre.domain.errors import Conflict, Forbidden, Invalid, TooLarge, TooManyRequests
+from daguerre.domain.schemas import image_schema
 from daguerre.domain.task import PENDING, Task
 from daguerre.fetch.filter import URLRefused, check_url
 from daguerre.fetch.resolver import ResolutionError, SystemResolver
@@ -205,6 +207,33 @@ def _check_status(image: img.Image, method: str) -> None:
         raise Conflict(f"Image {image.id} must be queued for {method} (status {image.status})")
 
 
+def _check_image_properties(rt: Runtime, props: Any) -> None:
+    """The legacy task makes its image from ``image_properties`` as Glance does: the image's own
+    attributes (``tags``, ``min_ram``, ``protected``...) set those, the rest become custom
+    properties. They are checked here as a POST /v2/images body is, so bad values are a 4xx now
+    rather than a failed task later (Glance stores whatever its database accepts: a list is
+    refused, a number is kept as text on MySQL and refused on PostgreSQL)."""
+    if props is None:
+        return
+    if not isinstance(props, dict):
+        raise Invalid("Task input 'image_properties' must be an object")
+    for key in props:
+        if key in img.READ_ONLY or key in img.RESERVED or key.startswith(img.RESERVED_PREFIX):
+            raise Forbidden(f"Attribute '{key}' in image_properties is read-only or reserved.")
+    fmt = rt.settings.image_format
+    validator = jsonschema.Draft4Validator(image_schema(fmt.disk_formats, fmt.container_formats))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(props))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "image_properties"
+        raise Invalid(f"image_properties do not match schema 'image': {error.message} (at {where})")
+    d = rt.settings.DEFAULT
+    custom = [k for k in props if k not in img.BASE_ATTRIBUTES]
+    if d.image_property_quota >= 0 and len(custom) > d.image_property_quota:
+        raise TooLarge(f"Maximum number of properties ({d.image_property_quota}) exceeded")
+    if d.image_tag_quota >= 0 and len(set(props.get("tags") or [])) > d.image_tag_quota:
+        raise TooLarge(f"Maximum number of tags ({d.image_tag_quota}) exceeded")
+
+
 async def create_legacy_task(rt: Runtime, ctx: RequestContext, body: Any) -> Task:
     """POST /v2/tasks with type import: make the image from image_properties, then web-download it."""
     rt.policy.authorize(ctx, "tasks_api_access", {"project_id": ctx.project_id})
@@ -223,6 +252,7 @@ async def create_legacy_task(rt: Runtime, ctx: RequestContext, body: Any) -> Tas
     if body["type"] != "import":
         raise Invalid(f"Task type {body['type']} cannot be created through /v2/tasks")
     task_input = body["input"]
+    _check_image_properties(rt, task_input.get("image_properties"))
     uri = task_input.get("import_from")
     if not isinstance(uri, str) or not uri.lower().startswith(("http://", "https://")):
         raise Invalid("import_from must be an http:// or https:// URL")

@@ -32,7 +32,7 @@ STATUS_OF: list[tuple[type[e.DomainError], int]] = [
 TITLES = {
     300: "Multiple Choices", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 410: "Gone", 413: "Request Entity Too Large",
-    415: "Unsupported Media Type", 416: "Requested Range Not Satisfiable", 429: "Too Many Requests",
+    415: "Unsupported Media Type", 416: "Request Range Not Satisfiable", 429: "Too Many Requests",
     431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
     502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }  # fmt: skip

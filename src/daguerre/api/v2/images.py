@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.requests import absolute_url, context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
 from daguerre.domain.errors import Invalid, UnsupportedMedia
 from daguerre.services import images as svc
@@ -20,13 +20,14 @@ async def create(request: Request) -> Response:
     rt = runtime(request)
     body = await read_json(request)
     image = await svc.create(rt, context(request), body)
-    headers = {"Location": f"/v2/images/{image.id}"}
+    doc = image_view(rt, image)
+    headers = {"Location": absolute_url(request, doc["self"])}
     methods = rt.settings.DEFAULT.enabled_import_methods
     if methods:
         headers["OpenStack-image-import-methods"] = ",".join(methods)
     if rt.multi_store:
         headers["OpenStack-image-store-ids"] = ",".join(rt.stores)
-    return JSONResponse(image_view(rt, image), status_code=201, headers=headers)
+    return JSONResponse(doc, status_code=201, headers=headers)
 
 
 async def index(request: Request) -> Response:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.requests import absolute_url, context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
 from daguerre.db import metadefs as repo
 from daguerre.domain import metadef_schemas as schemas
@@ -123,7 +123,7 @@ async def create_namespace(request: Request) -> Response:
     body = await read_json(request)
     detail = await svc.create_namespace(runtime(request), context(request), body)
     doc = detail_view(detail)
-    return JSONResponse(doc, status_code=201, headers={"Location": doc["self"]})
+    return JSONResponse(doc, status_code=201, headers={"Location": absolute_url(request, doc["self"])})
 
 
 async def show_namespace(request: Request) -> Response:

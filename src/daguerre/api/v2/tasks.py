@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from daguerre.api.requests import context, read_json, reject_body, runtime
+from daguerre.api.requests import absolute_url, context, read_json, reject_body, runtime
 from daguerre.api.responses import JSONResponse
 from daguerre.domain.task import Task
 from daguerre.services import imports, tasks
@@ -71,7 +71,8 @@ async def image_tasks(request: Request) -> Response:
 async def create(request: Request) -> Response:
     body = await read_json(request)
     task = await imports.create_legacy_task(runtime(request), context(request), body)
-    return JSONResponse(task_view(task), status_code=201, headers={"Location": f"/v2/tasks/{task.id}"})
+    doc = task_view(task)
+    return JSONResponse(doc, status_code=201, headers={"Location": absolute_url(request, doc["self"])})
 
 
 async def index(request: Request) -> Response:
