@@ -30,8 +30,9 @@ import bz2
 import lzma
 import struct
 import zlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from typing import IO, Protocol, cast
 
 import zstandard
 
@@ -207,7 +208,19 @@ class _BufferedMember:
             yield self.d.decompress(b"", OUT_CHUNK)
 
 
-_MEMBER_FORMATS = {
+class _Member(Protocol):
+    """One gzip/bzip2/xz member being decompressed."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def feed(self, data: bytes) -> Iterator[bytes]: ...
+
+
+_MEMBER_FORMATS: dict[str, tuple[bytes, Callable[[], _Member]]] = {
     "gzip": (b"\x1f\x8b", lambda: _ZlibMember(16 + zlib.MAX_WBITS)),
     "bzip2": (b"BZh", lambda: _BufferedMember(bz2.BZ2Decompressor())),
     "xz": (
@@ -217,7 +230,7 @@ _MEMBER_FORMATS = {
 }
 
 
-async def _members(source: _Input, meter: _Meter, kind: str) -> AsyncIterator[bytes]:
+async def _members(source: _Input, meter: _Meter, kind: str) -> AsyncGenerator[bytes, None]:
     magic, factory = _MEMBER_FORMATS[kind]
     members = 0
     while True:
@@ -356,12 +369,15 @@ class _ZstdFrames:
         return self.state == "magic" and not self.buf and not self.skip
 
 
-async def _zstd(source: _Input, meter: _Meter) -> AsyncIterator[bytes]:
+async def _zstd(source: _Input, meter: _Meter) -> AsyncGenerator[bytes, None]:
     if sniff(await source.peek(4)) != "zstd":
         raise DecompressionRefused("not zstd data")
     frames = _ZstdFrames()
     pull = _PullSource()
-    reader = zstandard.ZstdDecompressor().stream_reader(pull, read_size=_IN_SLICE, read_across_frames=True)
+    # _PullSource has the read/read1 that stream_reader calls; it is not a whole IO[bytes].
+    reader = zstandard.ZstdDecompressor().stream_reader(
+        cast(IO[bytes], pull), read_size=_IN_SLICE, read_across_frames=True
+    )
     try:
         while True:
             try:
@@ -394,7 +410,7 @@ _END64_LOCATOR = b"PK\x06\x07"
 _DESCRIPTOR = b"PK\x07\x08"
 
 
-async def _zip(source: _Input, meter: _Meter) -> AsyncIterator[bytes]:
+async def _zip(source: _Input, meter: _Meter) -> AsyncGenerator[bytes, None]:
     header = await source.read_exact(30)
     if len(header) < 30 or not header.startswith(_LOCAL):
         raise DecompressionRefused("not a zip archive")

@@ -13,6 +13,7 @@ marked failed, so a worker that comes back to it finds it no longer holds the lo
 from __future__ import annotations
 
 import datetime as dt
+from typing import TypeGuard
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,5 +42,5 @@ async def ensure_free(conn: AsyncConnection, image: Image) -> None:
     await task_repo.update(conn, holder, status=FAILURE, message="Expired lock preempted")
 
 
-def held_by(image: Image | None, task_id: str) -> bool:
+def held_by(image: Image | None, task_id: str) -> TypeGuard[Image]:
     return image is not None and image.properties.get(LOCK) == task_id
