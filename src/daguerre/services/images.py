@@ -70,6 +70,9 @@ def _check_visibility_change(rt: Runtime, ctx: RequestContext, visibility: str, 
 def _check_values(image: Image) -> None:
     if image.min_disk < 0 or image.min_ram < 0:
         raise Invalid("min_disk and min_ram must be 0 or greater")
+    for name in ("min_disk", "min_ram"):
+        if getattr(image, name) > img.MAX_MIN_REQUIREMENT:
+            raise Invalid(f"'{name}' value out of range, must not exceed {img.MAX_MIN_REQUIREMENT}.")
     for key in image.properties:
         if len(key) > 255:
             raise Invalid(f"Custom property key longer than 255 characters: {key[:40]}...")
