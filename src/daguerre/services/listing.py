@@ -8,11 +8,15 @@ import datetime as dt
 from daguerre.context import RequestContext
 from daguerre.db.images import SORT_KEYS, ListQuery
 from daguerre.domain.errors import Invalid
+from daguerre.domain.image import MAX_MIN_REQUIREMENT
 from daguerre.runtime import Runtime
 
 _EXACT_COLUMNS = ("name", "id", "status", "container_format", "disk_format", "owner", "checksum",
                   "os_hash_value", "os_hash_algo")  # fmt: skip
-_INT_COLUMNS = ("size", "virtual_size", "min_disk", "min_ram")
+# Integer columns and the largest value each holds (BIGINT sizes, INTEGER minimums): a filter
+# value past that is refused, since the database cannot even bind it.
+_BIGINT = 2**63 - 1
+_INT_COLUMNS = {"size": _BIGINT, "virtual_size": _BIGINT, "min_disk": MAX_MIN_REQUIREMENT, "min_ram": MAX_MIN_REQUIREMENT}
 _TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 _NOT_FILTERS = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
                 "os_hidden", "protected"}  # fmt: skip
@@ -64,11 +68,13 @@ def _bool(key: str, raw: str) -> bool:
     raise Invalid(f"Invalid value for {key}: {raw!r} is not a boolean")
 
 
-def _int(key: str, raw: str) -> int:
+def _int(key: str, raw: str, bound: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise Invalid(f"Invalid value for {key}: {raw!r} is not an integer") from None
+    if bound is not None and not -bound - 1 <= value <= bound:
+        raise Invalid(f"Invalid value for {key}: {raw!r} is out of range, must not exceed {bound}")
     return value
 
 
@@ -141,9 +147,10 @@ def parse_list_query(
             op, when = _parse_time(key, raw)
             q.ranges.append((key, op, when))
         elif key.endswith(("_min", "_max")) and key[:-4] in _INT_COLUMNS:
-            q.ranges.append((key[:-4], "gte" if key.endswith("_min") else "lte", _int(key, raw)))
+            column = key[:-4]
+            q.ranges.append((column, "gte" if key.endswith("_min") else "lte", _int(key, raw, _INT_COLUMNS[column])))
         elif key in _INT_COLUMNS:
-            q.ranges.append((key, "eq", _int(key, raw)))
+            q.ranges.append((key, "eq", _int(key, raw, _INT_COLUMNS[key])))
         else:
             q.properties[key] = raw
     return q, single.get("marker")
