@@ -16,7 +16,12 @@ _EXACT_COLUMNS = ("name", "id", "status", "container_format", "disk_format", "ow
 # Integer columns and the largest value each holds (BIGINT sizes, INTEGER minimums): a filter
 # value past that is refused, since the database cannot even bind it.
 _BIGINT = 2**63 - 1
-_INT_COLUMNS = {"size": _BIGINT, "virtual_size": _BIGINT, "min_disk": MAX_MIN_REQUIREMENT, "min_ram": MAX_MIN_REQUIREMENT}
+_INT_COLUMNS = {
+    "size": _BIGINT,
+    "virtual_size": _BIGINT,
+    "min_disk": MAX_MIN_REQUIREMENT,
+    "min_ram": MAX_MIN_REQUIREMENT,
+}
 _TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 _NOT_FILTERS = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
                 "os_hidden", "protected"}  # fmt: skip
@@ -148,7 +153,9 @@ def parse_list_query(
             q.ranges.append((key, op, when))
         elif key.endswith(("_min", "_max")) and key[:-4] in _INT_COLUMNS:
             column = key[:-4]
-            q.ranges.append((column, "gte" if key.endswith("_min") else "lte", _int(key, raw, _INT_COLUMNS[column])))
+            q.ranges.append(
+                (column, "gte" if key.endswith("_min") else "lte", _int(key, raw, _INT_COLUMNS[column]))
+            )
         elif key in _INT_COLUMNS:
             q.ranges.append((key, "eq", _int(key, raw, _INT_COLUMNS[key])))
         else:
