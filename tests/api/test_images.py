@@ -70,7 +70,8 @@ def test_min_ram_and_min_disk_are_32_bit(member) -> None:  # noqa: ANN001
             r = member.post("/v2/images", json={name: value})
             assert r.status_code == 400, (name, value, r.text)
             assert r.json()["code"] == "400 Bad Request"
-            assert f"'{name}' value out of range, must not exceed {top}." in r.json()["message"]
+            if value < 2**63:  # larger ones are refused as JSON already (tests/api/test_bodies.py)
+                assert f"'{name}' value out of range, must not exceed {top}." in r.json()["message"]
             r = member.patch(body["id"], [{"op": "replace", "path": f"/{name}", "value": value}])
             assert r.status_code == 400, (name, value, r.text)
     assert member.get(f"/v2/images/{body['id']}").json()["min_ram"] == top
