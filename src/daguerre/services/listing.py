@@ -22,6 +22,10 @@ _INT_COLUMNS = {
     "min_disk": MAX_MIN_REQUIREMENT,
     "min_ram": MAX_MIN_REQUIREMENT,
 }
+# Each filter and sort key is a term of one SQL statement; thousands of them overflow SQLite's
+# expression depth (1000) and ORDER BY limits. Far more than any real query needs.
+MAX_FILTERS = 200
+MAX_SORT_KEYS = 50
 _TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 _NOT_FILTERS = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
                 "os_hidden", "protected"}  # fmt: skip
@@ -109,6 +113,8 @@ def _sort(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
             raise Invalid(f"Invalid sort key: {key}. It should be one of: {', '.join(SORT_KEYS)}")
         if direction not in ("asc", "desc"):
             raise Invalid(f"Invalid sort direction: {direction}")
+    if len(pairs) > MAX_SORT_KEYS:
+        raise Invalid(f"Too many sort keys: at most {MAX_SORT_KEYS}")
     return pairs
 
 
@@ -160,4 +166,6 @@ def parse_list_query(
             q.ranges.append((key, "eq", _int(key, raw, _INT_COLUMNS[key])))
         else:
             q.properties[key] = raw
+    if len(q.tags) + len(q.properties) + len(q.exact) + len(q.ranges) > MAX_FILTERS:
+        raise Invalid(f"Too many filters: at most {MAX_FILTERS}")
     return q, single.get("marker")
