@@ -40,8 +40,10 @@ bench: install ## full benchmark run; writes bench/results and docs/PERFORMANCE.
 bench-quick: install ## small benchmark smoke run
 	$(PY) bench/run.py --quick
 
-fuzz: install ## longer fuzzing run of the format inspectors (DAGUERRE_FUZZ_EXAMPLES, default 2000)
+fuzz: install ## longer fuzzing: format inspectors (DAGUERRE_FUZZ_EXAMPLES, default 2000) and every API route (DAGUERRE_API_FUZZ_EXAMPLES, default 50)
 	DAGUERRE_FUZZ_EXAMPLES=$${DAGUERRE_FUZZ_EXAMPLES:-2000} $(PYTEST) -q -p no:cacheprovider tests/formats/test_formats_fuzz.py
+	DAGUERRE_API_FUZZ_EXAMPLES=$${DAGUERRE_API_FUZZ_EXAMPLES:-50} DAGUERRE_API_FUZZ_RANDOM=1 DAGUERRE_SKIP_CEPH=1 \
+		$(PYTEST) -q -p no:cacheprovider tests/fuzz/test_api_fuzz.py
 
 clean: ## remove local data and caches
 	rm -rf $(DATA) .pytest_cache .ruff_cache

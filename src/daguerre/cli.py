@@ -1,10 +1,11 @@
-"""The `daguerre` command: serve | worker | db upgrade/downgrade/current | stores check."""
+"""The `daguerre` command: serve | worker | db upgrade/downgrade/current | stores check | openapi."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import ctypes
+import json
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ import sys
 import uvicorn
 from uvicorn.protocols.http import h11_impl, httptools_impl
 
+from daguerre.api.openapi import openapi_document
 from daguerre.app import build_app, build_runtime, check_bind, housekeeping, startup
 from daguerre.db.database import Database
 from daguerre.jobs.runner import worker_loop
@@ -155,6 +157,11 @@ def cmd_stores_check(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    print(json.dumps(openapi_document(_settings(args)), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="daguerre", description="Daguerre image service")
     parser.add_argument("--config", help="INI config file (Glance section/option names)")
@@ -187,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     stores.add_argument("--config", dest="config", default=argparse.SUPPRESS)
     stores.add_argument("--data-dir")
     stores.set_defaults(func=cmd_stores_check)
+
+    openapi = sub.add_parser("openapi", help="print an OpenAPI 3.1 description of the API (for fuzzing)")
+    openapi.add_argument("--config", dest="config", default=argparse.SUPPRESS)
+    openapi.set_defaults(func=cmd_openapi)
 
     args = parser.parse_args(argv)
     _logging(args.log_level)

@@ -93,6 +93,37 @@ def test_filters(fresh: Actor) -> None:
     assert fresh.get("/v2/images", params={"changes-since": "2020-01-01"}).status_code == 400
 
 
+def test_integer_filters_out_of_range_are_400(fresh: Actor) -> None:
+    """A filter value the column cannot hold is a 400, not a 500 from the database driver."""
+    own = {"owner": fresh.project}
+    big = fresh.create(min_ram=2**31 - 1)["id"]
+    assert ids(fresh.get("/v2/images", params={**own, "min_ram": str(2**31 - 1)})) == [big]
+    assert ids(fresh.get("/v2/images", params={**own, "size_max": str(2**63 - 1)})) == []
+    assert ids(fresh.get("/v2/images", params={**own, "size_min": str(-(2**63))})) == []
+    for key, value in (("size_min", 2**63), ("size_max", -(2**63) - 1), ("virtual_size", 10**30),
+                       ("min_ram", 2**31), ("min_disk_max", 2**31), ("min_ram_min", -(2**31) - 1)):  # fmt: skip
+        r = fresh.get("/v2/images", params={key: str(value)})
+        assert r.status_code == 400, (key, r.text)
+        assert "out of range" in r.json()["message"]
+    for limit in (2**31, 2**63, 10**30):
+        assert fresh.get("/v2/images", params={"limit": str(limit)}).status_code == 200
+        assert fresh.get("/v2/metadefs/namespaces", params={"limit": str(limit)}).status_code == 200
+
+
+def test_thousands_of_filters_or_sort_keys_are_400(fresh: Actor) -> None:
+    """3000 property filters, tags or sort keys overflowed SQLite's expression limits: a 500."""
+    own = {"owner": fresh.project}
+    iid = fresh.create(name="many", tags=["t0"], p0="v")["id"]
+    ok = [("owner", fresh.project), *((f"p{i}", "v") for i in range(1)), *(("tag", "t0") for _ in range(150))]
+    assert ids(fresh.get("/v2/images", params=ok)) == [iid]
+    assert ids(fresh.get("/v2/images", params={**own, "sort": ",".join(["name:asc"] * 50)})) == [iid]
+    for params in ([(f"p{i}", "v") for i in range(3000)], [("tag", f"t{i}") for i in range(3000)],
+                   {"sort": ",".join(["name:asc"] * 3000)}, [("sort_key", "name")] * 3000):  # fmt: skip
+        r = fresh.get("/v2/images", params=params)
+        assert r.status_code == 400, r.text[:300]
+        assert "Too many" in r.json()["message"]
+
+
 def test_sort_and_pagination(fresh: Actor) -> None:
     made = []
     for i in range(7):

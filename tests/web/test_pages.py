@@ -163,6 +163,20 @@ def test_create_errors_rerender_the_form(ui: UI) -> None:
     assert "floppy" in _alert(r.text)
 
 
+def test_create_refuses_min_ram_past_32_bits(ui: UI) -> None:
+    for value in (str(2**31), "99999999999999", str(2**64)):
+        r = ui.post("/ui/images/create", {"name": "huge", "disk_format": "raw", "container_format": "bare",
+                                          "min_ram": value})  # fmt: skip
+        assert r.status_code == 400, r.text
+        assert "Minimum RAM (MB) must not exceed 2147483647" in _alert(r.text)
+
+
+def test_create_refuses_nul_in_the_form(ui: UI) -> None:
+    r = ui.post("/ui/images/create", {"name": "a\0b", "disk_format": "raw", "container_format": "bare"})
+    assert r.status_code == 400, r.text
+    assert "NUL characters are not allowed" in _alert(r.text)
+
+
 def test_create_for_the_script_answers_json(ui: UI) -> None:
     r = ui.post("/ui/images/create", {"name": "js", "disk_format": "raw", "container_format": "bare"},
                 headers={"Accept": "application/json"})  # fmt: skip

@@ -67,6 +67,12 @@ class RequestMiddleware:
                     scope, receive, send_wrapper
                 )
                 return
+            if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+                # PostgreSQL cannot compare text with NUL in it: a 500 if it got that far.
+                await error_response(400, "NUL characters are not allowed in the URL", accept)(
+                    scope, receive, send_wrapper
+                )
+                return
             self._negotiate_version(scope, headers)
             if not _PUBLIC.match(scope["path"]):
                 try:

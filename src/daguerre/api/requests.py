@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -13,6 +15,12 @@ from daguerre.runtime import Runtime
 from daguerre.wire.bodies import has_body
 
 MAX_JSON_BODY = 1024 * 1024
+# Nesting deeper than this is refused: the decoder, the schema validator and the response encoder
+# (orjson stops at 255) all recurse, and a stored document must be one we can send back.
+MAX_JSON_DEPTH = 64
+INT64 = 2**63
+# NUL cannot be stored in PostgreSQL text; lone surrogates cannot be encoded as UTF-8 at all.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def runtime(request: Request) -> Runtime:
@@ -46,12 +54,55 @@ async def read_json(request: Request, *, allow_array: bool = True) -> Any:
         if len(raw) > MAX_JSON_BODY:
             raise Invalid(f"Request body larger than {MAX_JSON_BODY} bytes")
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(f"Malformed JSON in request body: {exc}") from None
+    except RecursionError:
+        raise Invalid(f"Malformed JSON in request body: nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(doc, dict) and not (allow_array and isinstance(doc, list)):
         raise Invalid("Unexpected body type. Expected list/dict.")
+    _check_values(doc)
     return doc
+
+
+def _int(text: str) -> int:
+    value = int(text)
+    if not -INT64 <= value < INT64:
+        raise ValueError(f"integer {text[:30]} is out of range (a signed 64-bit integer at most)")
+    return value
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:30]} is out of range")
+    return value
+
+
+def _constant(text: str) -> float:
+    raise ValueError(f"{text} is not a JSON number")
+
+
+def _check_values(doc: Any) -> None:
+    """Refuse documents nested too deeply, and strings no database can store (NUL, lone surrogates)."""
+    pending: list[tuple[Any, int]] = [(doc, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise Invalid(f"Malformed JSON in request body: nested deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key)
+                pending.append((item, depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            _check_string(value)
+
+
+def _check_string(text: str) -> None:
+    if _UNSTORABLE.search(text):
+        raise Invalid("Malformed JSON in request body: strings must not contain NUL or unpaired surrogates")
 
 
 def size_header(request: Request) -> int | None:

@@ -54,6 +54,8 @@ RESERVED_PREFIX = "os_glance"
 HIDDEN_PROPERTIES = frozenset({"os_glance_stage_host", "os_glance_hash_op_host"})
 # Introspection facts recorded at import; only admins may change them afterwards.
 INTROSPECTED_PREFIX = "os_daguerre_"
+# min_disk and min_ram are 32-bit integer columns (as in Glance, which refuses larger values).
+MAX_MIN_REQUIREMENT = 2**31 - 1
 
 
 class InvalidTransition(Conflict):

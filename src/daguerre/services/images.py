@@ -71,6 +71,9 @@ def _check_visibility_change(rt: Runtime, ctx: RequestContext, visibility: str, 
 def _check_values(image: Image) -> None:
     if image.min_disk < 0 or image.min_ram < 0:
         raise Invalid("min_disk and min_ram must be 0 or greater")
+    for name in ("min_disk", "min_ram"):
+        if getattr(image, name) > img.MAX_MIN_REQUIREMENT:
+            raise Invalid(f"'{name}' value out of range, must not exceed {img.MAX_MIN_REQUIREMENT}.")
     for key in image.properties:
         if len(key) > 255:
             raise Invalid(f"Custom property key longer than 255 characters: {key[:40]}...")
@@ -111,7 +114,8 @@ async def create(rt: Runtime, ctx: RequestContext, body: dict[str, Any]) -> Imag
         created_at=now,
         updated_at=now,
         tags=sorted(set(body.get("tags") or [])),
-        properties={k: v for k, v in body.items() if k not in WRITABLE_BASE},
+        # null is valid only for kernel_id and ramdisk_id, and means "not set" (never a stored null).
+        properties={k: v for k, v in body.items() if k not in WRITABLE_BASE and v is not None},
     )
     _check_values(image)
     _check_quotas(rt, image)
@@ -222,6 +226,8 @@ def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp],
         changed_base[name] = op.value
 
     _validate(rt, {k: v for k, v in changed_base.items()})
+    for name in [k for k, v in new.properties.items() if v is None]:
+        del new.properties[name]  # kernel_id/ramdisk_id set to null: unset, as on create
     for flag in ("protected", "os_hidden"):
         if flag in changed_base and not isinstance(changed_base[flag], bool):
             raise Invalid(f"Provided object does not match schema 'image': {flag} must be a boolean")

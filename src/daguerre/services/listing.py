@@ -8,11 +8,24 @@ import datetime as dt
 from daguerre.context import RequestContext
 from daguerre.db.images import SORT_KEYS, ListQuery
 from daguerre.domain.errors import Invalid
+from daguerre.domain.image import MAX_MIN_REQUIREMENT
 from daguerre.runtime import Runtime
 
 _EXACT_COLUMNS = ("name", "id", "status", "container_format", "disk_format", "owner", "checksum",
                   "os_hash_value", "os_hash_algo")  # fmt: skip
-_INT_COLUMNS = ("size", "virtual_size", "min_disk", "min_ram")
+# Integer columns and the largest value each holds (BIGINT sizes, INTEGER minimums): a filter
+# value past that is refused, since the database cannot even bind it.
+_BIGINT = 2**63 - 1
+_INT_COLUMNS = {
+    "size": _BIGINT,
+    "virtual_size": _BIGINT,
+    "min_disk": MAX_MIN_REQUIREMENT,
+    "min_ram": MAX_MIN_REQUIREMENT,
+}
+# Each filter and sort key is a term of one SQL statement; thousands of them overflow SQLite's
+# expression depth (1000) and ORDER BY limits. Far more than any real query needs.
+MAX_FILTERS = 200
+MAX_SORT_KEYS = 50
 _TIME_OPS = ("gt", "gte", "lt", "lte", "eq", "neq")
 _NOT_FILTERS = {"limit", "marker", "sort_key", "sort_dir", "sort", "visibility", "member_status", "tag",
                 "os_hidden", "protected"}  # fmt: skip
@@ -64,11 +77,13 @@ def _bool(key: str, raw: str) -> bool:
     raise Invalid(f"Invalid value for {key}: {raw!r} is not a boolean")
 
 
-def _int(key: str, raw: str) -> int:
+def _int(key: str, raw: str, bound: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise Invalid(f"Invalid value for {key}: {raw!r} is not an integer") from None
+    if bound is not None and not -bound - 1 <= value <= bound:
+        raise Invalid(f"Invalid value for {key}: {raw!r} is out of range, must not exceed {bound}")
     return value
 
 
@@ -98,6 +113,8 @@ def _sort(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
             raise Invalid(f"Invalid sort key: {key}. It should be one of: {', '.join(SORT_KEYS)}")
         if direction not in ("asc", "desc"):
             raise Invalid(f"Invalid sort direction: {direction}")
+    if len(pairs) > MAX_SORT_KEYS:
+        raise Invalid(f"Too many sort keys: at most {MAX_SORT_KEYS}")
     return pairs
 
 
@@ -141,9 +158,14 @@ def parse_list_query(
             op, when = _parse_time(key, raw)
             q.ranges.append((key, op, when))
         elif key.endswith(("_min", "_max")) and key[:-4] in _INT_COLUMNS:
-            q.ranges.append((key[:-4], "gte" if key.endswith("_min") else "lte", _int(key, raw)))
+            column = key[:-4]
+            q.ranges.append(
+                (column, "gte" if key.endswith("_min") else "lte", _int(key, raw, _INT_COLUMNS[column]))
+            )
         elif key in _INT_COLUMNS:
-            q.ranges.append((key, "eq", _int(key, raw)))
+            q.ranges.append((key, "eq", _int(key, raw, _INT_COLUMNS[key])))
         else:
             q.properties[key] = raw
+    if len(q.tags) + len(q.properties) + len(q.exact) + len(q.ranges) > MAX_FILTERS:
+        raise Invalid(f"Too many filters: at most {MAX_FILTERS}")
     return q, single.get("marker")

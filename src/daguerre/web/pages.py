@@ -189,6 +189,8 @@ def _int_field(form: MultiDict, name: str, label: str) -> int:
         raise Invalid(f"{label} must be a whole number, not {raw!r}") from None
     if value < 0:
         raise Invalid(f"{label} must be 0 or greater")
+    if value > img.MAX_MIN_REQUIREMENT:
+        raise Invalid(f"{label} must not exceed {img.MAX_MIN_REQUIREMENT}")
     return value
 
 

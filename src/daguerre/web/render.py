@@ -140,6 +140,8 @@ async def read_form(request: Request) -> MultiDict:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise Invalid(f"The form could not be read: {exc}") from None
+    if any("\x00" in k or "\x00" in v for k, v in pairs):
+        raise Invalid("The form could not be read: NUL characters are not allowed")  # PostgreSQL refuses them
     return MultiDict(pairs)
 
 
