@@ -78,7 +78,7 @@ def _tune_threads() -> None:
 def _tune_uvicorn() -> None:
     for module in (httptools_impl, h11_impl):
         if isinstance(getattr(module, "HIGH_WATER_LIMIT", None), int):
-            module.HIGH_WATER_LIMIT = UVICORN_BODY_BUFFER
+            setattr(module, "HIGH_WATER_LIMIT", UVICORN_BODY_BUFFER)  # noqa: B010 - not in uvicorn's stubs
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

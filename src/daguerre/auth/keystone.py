@@ -156,7 +156,7 @@ class KeystoneAuthenticator:
             service_type="identity",
             interface=interface,
             region_name=region,
-            version=(3, 0),
+            version="3.0",
             connect_retries=retries,
         )
 
@@ -171,7 +171,7 @@ class KeystoneAuthenticator:
     def _load_auth_plugin(opts: dict[str, Any]) -> Any:
         auth_type = (opts.get("auth_type") or "password").strip()
         try:
-            loader = ks_loading.get_plugin_loader(auth_type)
+            loader: Any = ks_loading.get_plugin_loader(auth_type)
         except ks_exc.NoMatchingPlugin as e:
             raise ValueError(
                 f"[keystone_authtoken] auth_type {auth_type!r} is not a keystoneauth1 plugin"

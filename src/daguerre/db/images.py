@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -85,7 +85,7 @@ def _row_to_image(row: sa.Row) -> Image:
 
 # Hot statements are built once with bind parameters: building a statement and computing its
 # cache key costs more than SQLite takes to run it, and a prebuilt statement memoises its key.
-_ONE = sa.bindparam("image_id")
+_ONE: sa.BindParameter[str] = sa.bindparam("image_id")
 _GET_ANY = {d: q.where(images.c.id == _ONE) for d, q in _SELECT.items()}
 _GET = {d: q.where(images.c.deleted.is_(False)) for d, q in _GET_ANY.items()}
 _GET_FOR_UPDATE = _GET["postgresql"].with_for_update(of=images)
@@ -240,7 +240,7 @@ async def _guarded_update(
     return result.rowcount == 1
 
 
-async def set_properties(conn: AsyncConnection, image_id: str, props: dict[str, str | None]) -> None:
+async def set_properties(conn: AsyncConnection, image_id: str, props: Mapping[str, str | None]) -> None:
     """Set (or, with None, remove) properties without touching the rest of the record."""
     names = list(props)
     await conn.execute(
@@ -458,8 +458,8 @@ async def list_images(conn: AsyncConnection, q: ListQuery) -> list[Image]:
         params[f"prop_name_{i}"], params[f"prop_value_{i}"] = name, value
     for i, tag in enumerate(q.tags):
         params[f"tag_{i}"] = tag
-    for i, (_, _, value) in enumerate(q.ranges):
-        params[f"range_{i}"] = value
+    for i, (_, _, bound) in enumerate(q.ranges):
+        params[f"range_{i}"] = bound
     if q.marker is not None:
         for i, (k, _) in enumerate(sort):
             params[f"marker_{i}"] = _marker_value(q.marker, k)
@@ -473,7 +473,9 @@ def _marker_value(marker: Image, key: str) -> object:
     return value
 
 
-def _after_marker(exprs: list[tuple[sa.ColumnElement, str]], values: list[object]) -> sa.ColumnElement[bool]:
+def _after_marker(
+    exprs: Sequence[tuple[sa.ColumnElement, str]], values: list[object]
+) -> sa.ColumnElement[bool]:
     """Keyset condition: rows strictly after the marker in the (multi-key) sort order."""
     ors = []
     for i, (expr, direction) in enumerate(exprs):

@@ -179,8 +179,17 @@ async def insert_namespace(conn: AsyncConnection, values: dict) -> Namespace:
     values = {**values, "created_at": now, "updated_at": now}
     with duplicate_guard(f"A metadata definition namespace named {values['namespace']} already exists"):
         result = await conn.execute(ns_t.insert().values(**values).returning(ns_t.c.id))
-    return Namespace(id=result.scalar_one(), **{k: values.get(k) for k in (
-        "namespace", "display_name", "description", "visibility", "protected", "owner", "created_at", "updated_at")})  # fmt: skip
+    return Namespace(
+        id=result.scalar_one(),
+        namespace=values["namespace"],
+        display_name=values.get("display_name"),
+        description=values.get("description"),
+        visibility=values["visibility"],
+        protected=values["protected"],
+        owner=values.get("owner"),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def update_namespace(conn: AsyncConnection, ns_id: int, values: dict) -> Namespace:

@@ -50,7 +50,7 @@ async def list_tasks(
     limit: int,
     marker: Task | None,
 ) -> list[Task]:
-    conds = [tasks.c.deleted.is_(False)]
+    conds: list[sa.ColumnElement[bool]] = [tasks.c.deleted.is_(False)]
     if owner is not None:
         conds.append(tasks.c.owner == owner)
     if status:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from daguerre.domain.errors import Conflict
 
@@ -77,7 +78,7 @@ class Location:
     key: str
     url: str
     status: str = "active"
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from daguerre.domain.image import STATUSES, VISIBILITIES
 from daguerre.domain.member import MEMBER_STATUSES
@@ -137,7 +138,7 @@ MEMBERS_SCHEMA = {
 
 TASK_STATUSES = ("pending", "processing", "success", "failure")
 
-TASK_SCHEMA = {
+TASK_SCHEMA: dict[str, Any] = {
     "name": "task",
     "properties": {
         "id": {"type": "string", "description": "An identifier for the task", "pattern": UUID_PATTERN},

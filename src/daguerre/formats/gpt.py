@@ -15,7 +15,7 @@ from .stream import StreamState
 GPT_SIG = b"EFI PART"
 
 
-def is_kernel(head: bytes) -> bool:
+def is_kernel(head: bytes | bytearray) -> bool:
     return len(head) >= 0x206 and head[510:512] == b"\x55\xaa" and head[0x202:0x206] == b"HdrS"
 
 

@@ -39,7 +39,7 @@ ITEM_SIZES = {FILE_PARAMS: 8, VIRTUAL_DISK_SIZE: 8, PAGE83: 16, LOGICAL_SECTOR: 
 REQUIRED_ITEMS = (FILE_PARAMS, VIRTUAL_DISK_SIZE, PAGE83, LOGICAL_SECTOR, PHYSICAL_SECTOR)
 
 
-def matches(head: bytes) -> bool:
+def matches(head: bytes | bytearray) -> bool:
     return head[:8] == SIGNATURE
 
 
@@ -141,12 +141,13 @@ class VhdxProbe(Probe):
             if off < METADATA_TABLE_SIZE or off + length > md_len:
                 self._bad("vhdx.metadata", "a metadata item lies outside the metadata region")
                 continue
-            want = ITEM_SIZES.get(guid)
-            if want is not None and length < want:
-                self._bad("vhdx.metadata", "a metadata item is too short")
-                continue
             if guid == PARENT_LOCATOR:
                 want = min(length, MAX_PARENT_LOCATOR)
+            else:
+                want = ITEM_SIZES[guid]
+                if length < want:
+                    self._bad("vhdx.metadata", "a metadata item is too short")
+                    continue
             self.item_len[guid] = length
             c = st.capture(md_off + off, want)
             if c is None:

@@ -396,6 +396,8 @@ async def recover_interrupted(rt: Runtime) -> int:
             except StoreError:
                 log.exception("cannot remove data of interrupted upload %s yet", guard.image_id)
                 continue
+        if guard.image_id is None:
+            continue  # every upload guard names its image; nothing to put back otherwise
         async with rt.db.write() as conn:
             await image_repo.transition(
                 conn, guard.image_id, [guard.payload["status"]], img.QUEUED, size=None, virtual_size=None

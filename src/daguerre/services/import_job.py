@@ -149,6 +149,8 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
     elif p["method"] == "glance-download":
         await _download_remote(rt, p, dest, inspector, cap, progress)
     elif p["method"] == "glance-direct":
+        if image_id is None:
+            raise Permanent("glance-direct needs the image the data was staged for")
         try:
             staged = await rt.staging.open(image_id)
         except StoreNotFound:
@@ -303,6 +305,8 @@ async def _legacy_image(rt: Runtime, job: Job) -> str:
         return p["image_id"]
     async with rt.db.read() as conn:
         task = await task_repo.get(conn, p["task_id"])
+    if task is None:
+        raise Permanent(f"Task {p['task_id']} no longer exists")
     props = dict((task.input or {}).get("image_properties") or {})
     now = image_repo.utcnow()
     # The image's own attributes set its columns (tags its tags, not a property named "tags"); the

@@ -122,7 +122,7 @@ def parse_list_query(
     rt: Runtime, ctx: RequestContext, params: list[tuple[str, str]]
 ) -> tuple[ListQuery, str | None]:
     d = rt.settings.DEFAULT
-    single = {}
+    single: dict[str, str] = {}
     for key, value in params:
         single.setdefault(key, value)
     if "changes-since" in single:

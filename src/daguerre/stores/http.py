@@ -177,7 +177,7 @@ class HttpStore(Store):
 
     async def _request(self, url: str, method: str, headers: dict[str, str] | None = None):  # noqa: ANN202
         """Send one request, following redirects (each target re-checked); 200/206 or an error."""
-        current, redirects = url, []
+        current, redirects = url, list[str]()
         outcome, address = "error", None
         try:
             while True:
@@ -239,7 +239,7 @@ async def _send(checked: CheckedURL, limits: FetchLimits, method: str, headers: 
                 or not (parts[1].isdigit() and len(parts[1]) == 3)
             ):
                 raise FetchError(f"malformed HTTP status line {line[:80]!r}")
-            status, fields = int(parts[1]), []
+            status, fields = int(parts[1]), list[tuple[str, str]]()
             while True:
                 raw = await fetch._readline(reader, limits.idle_timeout)
                 if raw in (b"\r\n", b"\n"):

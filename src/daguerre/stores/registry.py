@@ -198,6 +198,7 @@ def read_configs(settings: Settings) -> dict[str, StoreConfig]:
             raise SettingsError(f"[DEFAULT] enabled_backends: store identifiers starting with "
                                 f"{RESERVED_PREFIX!r} are reserved, not {name!r}")  # fmt: skip
         options = settings.backends.get(name, {})
+        given: dict[str, typing.Any]
         if kind == "file":
             given = {"filesystem_store_datadir": settings.data_dir / "stores" / name}
         elif kind == "http":

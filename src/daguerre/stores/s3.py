@@ -324,7 +324,7 @@ class S3Store(Store):
 
     async def list_keys(self) -> list[str]:
         def keys() -> list[str]:
-            out = []
+            out: list[str] = []
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
                 out.extend(o["Key"] for o in page.get("Contents", []))
             return out
@@ -349,7 +349,7 @@ class S3Store(Store):
         """Multipart uploads in progress (or orphaned) in the bucket, as 'key:upload-id'."""
 
         def uploads() -> list[str]:
-            out = []
+            out: list[str] = []
             for page in self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket):
                 out.extend(f"{u['Key']}:{u['UploadId']}" for u in page.get("Uploads", []))
             return out

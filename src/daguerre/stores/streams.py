@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -143,8 +143,8 @@ class Fanout:
                 if self._alive[i]:
                     await q.put(_EOF)
 
-    def consumer(self, i: int) -> AsyncIterator[bytes]:
-        async def chunks() -> AsyncIterator[bytes]:
+    def consumer(self, i: int) -> AsyncGenerator[bytes, None]:
+        async def chunks() -> AsyncGenerator[bytes, None]:
             q = self._queues[i]
             try:
                 while True:

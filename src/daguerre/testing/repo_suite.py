@@ -12,6 +12,7 @@ import uuid
 
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.db import images as repo
 from daguerre.db import members as members_repo
@@ -28,6 +29,12 @@ def make_image(owner: str = "p1", **kw) -> Image:  # noqa: ANN003
     return Image(id=kw.pop("id", str(uuid.uuid4())), owner=owner, **kw)
 
 
+async def _get(conn: AsyncConnection, image_id: str) -> Image:
+    image = await repo.get(conn, image_id)
+    assert image is not None, f"image {image_id} is missing"
+    return image
+
+
 class RepoSuite:
     async def test_insert_get_roundtrip(self, db: Database) -> None:
         image = make_image(
@@ -39,7 +46,7 @@ class RepoSuite:
                 conn, image.id, Location("file", image.id, "file:///x", metadata={"k": "v"})
             )
         async with db.read() as conn:
-            got = await repo.get(conn, image.id)
+            got = await _get(conn, image.id)
         assert got is not None
         assert (got.name, got.tags, got.properties, got.min_ram) == (
             "a",
@@ -48,6 +55,7 @@ class RepoSuite:
             64,
         )
         assert got.locations[0].metadata == {"k": "v"} and got.status == QUEUED
+        assert got.created_at is not None and image.created_at is not None
         assert abs((got.created_at - image.created_at).total_seconds()) < 1
 
     async def test_children_in_one_read(self, db: Database) -> None:
@@ -67,8 +75,8 @@ class RepoSuite:
                     conn, with_children.id, Location(store, f"key{n}", f"s3://{store}/{n}", metadata={"n": n})
                 )
         async with db.read() as conn:
-            got = await repo.get(conn, with_children.id)
-            empty = await repo.get(conn, bare.id)
+            got = await _get(conn, with_children.id)
+            empty = await _get(conn, bare.id)
             page = await repo.list_images(conn, ListQuery(caller_project="p1", is_admin=False))
         assert [loc.store for loc in got.locations] == stores
         assert [loc.metadata for loc in got.locations] == [{"n": n} for n in range(5)]
@@ -84,8 +92,8 @@ class RepoSuite:
         async with db.write() as conn:
             await repo.insert(conn, image)
         async with db.read() as conn:
-            first = await repo.get(conn, image.id)
-            second = await repo.get(conn, image.id)
+            first = await _get(conn, image.id)
+            second = await _get(conn, image.id)
         a = Image(**{**first.__dict__, "name": "from-a", "properties": {"k": "a"}, "tags": ["t"]})
         b = Image(**{**second.__dict__, "name": "from-b"})
         async with db.write() as conn:
@@ -93,7 +101,7 @@ class RepoSuite:
         async with db.write() as conn:
             assert not await repo.save(conn, b, old=second)  # lost update prevented
         async with db.read() as conn:
-            got = await repo.get(conn, image.id)
+            got = await _get(conn, image.id)
         assert got.name == "from-a" and got.properties == {"k": "a"} and got.tags == ["t"]
 
     async def test_guarded_transition(self, db: Database) -> None:
@@ -111,7 +119,7 @@ class RepoSuite:
         async with db.write() as conn:
             assert await repo.transition(conn, image.id, [SAVING], ACTIVE, size=5, checksum="c")
         async with db.read() as conn:
-            got = await repo.get(conn, image.id)
+            got = await _get(conn, image.id)
         assert (got.status, got.size, got.checksum) == (ACTIVE, 5, "c")
 
     async def test_listing_filters_sort_marker(self, db: Database) -> None:
@@ -168,7 +176,8 @@ class RepoSuite:
         async with db.read() as conn:
             q = ListQuery(caller_project="guest", is_admin=False, exact={"id": [image.id]})
             assert [i.id for i in await repo.list_images(conn, q)] == [image.id]
-            assert (await members_repo.get(conn, image.id, "guest")).status == "accepted"
+            member = await members_repo.get(conn, image.id, "guest")
+            assert member is not None and member.status == "accepted"
 
     async def test_soft_delete_keeps_id_reserved(self, db: Database) -> None:
         image = make_image(properties={"a": "b"})

@@ -122,7 +122,7 @@ class StoreHarness:
             await self.store.delete(key)
         with pytest.raises(StoreNotFound):
             await self.store.delete(key, missing_ok=False)
-        assert await self.store.delete(key, missing_ok=True) is None
+        await self.store.delete(key, missing_ok=True)  # quietly
 
     async def assert_no_debris(self) -> None:
         now = sorted(await self.suite.leftovers(self.store))
@@ -395,7 +395,7 @@ class StoreSuite:
             *(harness.put(k, d) for k, d in zip(more_keys, more, strict=True)),
         )
         for r in results[:4]:
-            assert sha256(r) == sha256(datas[5])
+            assert isinstance(r, bytes) and sha256(r) == sha256(datas[5])
         for r, i in zip(results[4:7], (0, 1, 3), strict=True):
             assert r == datas[5][i : i + c]
         for k, d in zip(more_keys, more, strict=True):

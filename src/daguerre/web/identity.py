@@ -121,7 +121,10 @@ def _issue_token(opts: dict[str, str], form: LoginForm) -> tuple[str, float]:
         raise Unauthenticated("Keystone gave no project-scoped token; check the project name and your roles.")
     expires = access.expires
     exp = expires.timestamp() if isinstance(expires, dt.datetime) else time.time() + 3600
-    return access.auth_token, exp
+    token = access.auth_token
+    if not token:
+        raise Unavailable("Keystone answered the login without a token")
+    return token, exp
 
 
 async def login(request: Request, form: LoginForm) -> Identity:

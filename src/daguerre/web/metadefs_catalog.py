@@ -30,7 +30,7 @@ def _text(value: object) -> str:
 
 
 def _property(name: str, schema: dict) -> web.PropertyDef:
-    kind = schema.get("type") if schema.get("type") in _TYPES else "string"
+    kind = str(schema["type"]) if schema.get("type") in _TYPES else "string"
     enum = schema.get("enum") or (schema.get("items") or {}).get("enum") or []
     if kind == "boolean" and not enum:
         enum = [True, False]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Mapping
 
 from starlette.responses import Response
 
@@ -96,7 +97,7 @@ def _quality(accept: str, offer: str) -> float:
 
 
 def error_response(
-    status: int, detail: str, accept: str | None, headers: dict[str, str] | None = None
+    status: int, detail: str, accept: str | None, headers: Mapping[str, str] | None = None
 ) -> Response:
     title = TITLES.get(status, "Error")
     explanation = EXPLANATIONS.get(status, "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -64,6 +66,8 @@ def parse_patch(doc: object, media: str) -> list[PatchOp]:
     if not isinstance(doc, list):
         raise Invalid("Request body must be a JSON array of operation objects.")
     ops = []
+    op: str | None
+    path: Any
     for item in doc:
         if not isinstance(item, dict):
             raise Invalid("Operations must be JSON objects.")

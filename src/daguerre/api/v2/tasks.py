@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -16,7 +17,7 @@ from daguerre.wire.views import isotime
 
 
 def task_view(task: Task, *, stub: bool = False) -> dict:
-    doc = {
+    doc: dict[str, Any] = {
         "id": task.id,
         "type": task.type,
         "status": task.status,
