@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 9292
 DATA ?= ./data
 
-.PHONY: help install run test test-quick test-tempest lint fmt bench bench-quick fuzz clean
+.PHONY: help install run test test-quick test-tempest lint fmt lock bench bench-quick fuzz clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ lint: install ## ruff
 fmt: install ## format the code
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
+
+lock: ## re-resolve requirements.lock to the newest versions pyproject.toml allows (then run make test)
+	@scripts/lock.sh
 
 bench: install ## full benchmark run; writes bench/results and docs/PERFORMANCE.md
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true

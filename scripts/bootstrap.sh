@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Daguerre needs on a Debian machine: qemu-utils, a venv with the package and its
-# test tools. Fast when everything is already there (a stamp holds the hash of pyproject.toml).
+# test tools, at the versions pinned in requirements.lock (`make lock` regenerates it). Fast when
+# everything is already there (a stamp holds the hash of pyproject.toml and requirements.lock).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +30,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.daguerre-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing Python packages into .venv"
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q -c requirements.lock -e '.[test]'
   echo "$want" > "$stamp"
 fi

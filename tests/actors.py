@@ -19,6 +19,16 @@ class Actor:
         }
         self.client = httpx.Client(base_url=base_url, headers=self.headers, timeout=60)
 
+    def __enter__(self) -> Actor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Closes the client's pooled connections (an unclosed one is a ResourceWarning, an error here)."""
+        self.client.close()
+
     def __getattr__(self, name: str):  # noqa: ANN204 - delegate get/post/... to httpx
         return getattr(self.client, name)
 

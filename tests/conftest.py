@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 
@@ -33,30 +34,47 @@ def noauth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 
 
 @pytest.fixture
+def closing() -> Iterator[contextlib.ExitStack]:
+    """Closes, when the test ends, the clients it opened with `closing.enter_context(Actor(...))`.
+
+    An unclosed client leaves its pooled sockets to the garbage collector, whose ResourceWarning is
+    an error here (pyproject's filterwarnings)."""
+    with contextlib.ExitStack() as stack:
+        yield stack
+
+
+@pytest.fixture
 def project() -> str:
     return f"proj-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture
-def member(trusted_server: ServerProcess, project: str) -> Actor:
-    return Actor(trusted_server.url, project, "member,reader")
+def member(trusted_server: ServerProcess, project: str) -> Iterator[Actor]:
+    with Actor(trusted_server.url, project, "member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def other(trusted_server: ServerProcess) -> Actor:
-    return Actor(trusted_server.url, f"other-{uuid.uuid4().hex[:8]}", "member,reader")
+def other(trusted_server: ServerProcess) -> Iterator[Actor]:
+    with Actor(trusted_server.url, f"other-{uuid.uuid4().hex[:8]}", "member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def reader(trusted_server: ServerProcess, project: str) -> Actor:
-    return Actor(trusted_server.url, project, "reader")
+def reader(trusted_server: ServerProcess, project: str) -> Iterator[Actor]:
+    with Actor(trusted_server.url, project, "reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def admin(trusted_server: ServerProcess) -> Actor:
-    return Actor(trusted_server.url, "admin-project", "admin,member,reader")
+def admin(trusted_server: ServerProcess) -> Iterator[Actor]:
+    with Actor(trusted_server.url, "admin-project", "admin,member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def anon(trusted_server: ServerProcess) -> httpx.Client:
-    return httpx.Client(base_url=trusted_server.url, headers={"Accept": "application/json"}, timeout=30)
+def anon(trusted_server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=trusted_server.url, headers={"Accept": "application/json"}, timeout=30
+    ) as client:
+        yield client

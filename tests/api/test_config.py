@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -9,12 +10,12 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_disk_formats_restricted(tmp_path) -> None:  # noqa: ANN001
+def test_disk_formats_restricted(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
     conf = tmp_path / "daguerre.conf"
     conf.write_text("[image_format]\ndisk_formats = raw,iso\n[auth]\nstrategy = trusted-headers\n")
     server = ServerProcess(tmp_path / "d", config=conf).start()
     try:
-        actor = Actor(server.url, "fmt", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "fmt", "member,reader"))
         assert (
             actor.post("/v2/images", json={"disk_format": "qcow2", "container_format": "bare"}).status_code
             == 400

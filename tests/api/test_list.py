@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,8 +12,9 @@ from actors import Actor
 
 
 @pytest.fixture
-def fresh(trusted_server) -> Actor:  # noqa: ANN001
-    return Actor(trusted_server.url, f"list-{uuid.uuid4().hex[:8]}", "member,reader")
+def fresh(trusted_server) -> Iterator[Actor]:  # noqa: ANN001
+    with Actor(trusted_server.url, f"list-{uuid.uuid4().hex[:8]}", "member,reader") as actor:
+        yield actor
 
 
 def ids(resp) -> list[str]:  # noqa: ANN001

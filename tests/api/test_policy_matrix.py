@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -51,8 +52,9 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def owner_admin(trusted_server) -> Actor:  # noqa: ANN001
-    return Actor(trusted_server.url, OWNER, "admin,member,reader")
+def owner_admin(trusted_server) -> Iterator[Actor]:  # noqa: ANN001
+    with Actor(trusted_server.url, OWNER, "admin,member,reader") as actor:
+        yield actor
 
 
 @pytest.mark.parametrize(("role", "own", "vis", "action"), CASES)
@@ -60,17 +62,19 @@ def test_matrix(trusted_server, owner_admin: Actor, role: str, own: bool, vis: s
     image = owner_admin.create(name=f"m-{vis}", visibility=vis)
     iid = image["id"]
     assert owner_admin.upload(iid, b"payload").status_code == 204
-    caller = Actor(trusted_server.url, OWNER if own else f"stranger-{uuid.uuid4().hex[:6]}", ROLES[role])
     calls = {
-        "show": lambda: caller.get(f"/v2/images/{iid}"),
-        "download": lambda: caller.get(f"/v2/images/{iid}/file"),
-        "update": lambda: caller.patch(iid, [{"op": "replace", "path": "/name", "value": "changed"}]),
-        "delete": lambda: caller.delete(f"/v2/images/{iid}"),
-        "upload": lambda: caller.upload(iid, b"more"),
-        "deactivate": lambda: caller.post(f"/v2/images/{iid}/actions/deactivate"),
-        "add_member": lambda: caller.post(f"/v2/images/{iid}/members", json={"member": "someone"}),
+        "show": lambda caller: caller.get(f"/v2/images/{iid}"),
+        "download": lambda caller: caller.get(f"/v2/images/{iid}/file"),
+        "update": lambda caller: caller.patch(iid, [{"op": "replace", "path": "/name", "value": "changed"}]),
+        "delete": lambda caller: caller.delete(f"/v2/images/{iid}"),
+        "upload": lambda caller: caller.upload(iid, b"more"),
+        "deactivate": lambda caller: caller.post(f"/v2/images/{iid}/actions/deactivate"),
+        "add_member": lambda caller: caller.post(f"/v2/images/{iid}/members", json={"member": "someone"}),
     }
-    r: httpx.Response = calls[action]()
+    with Actor(
+        trusted_server.url, OWNER if own else f"stranger-{uuid.uuid4().hex[:6]}", ROLES[role]
+    ) as caller:
+        r: httpx.Response = calls[action](caller)
     assert r.status_code == expected(role, own, vis, action), r.text
 
 
@@ -82,17 +86,19 @@ def test_operator_policy_file(tmp_path) -> None:  # noqa: ANN001
     server = ServerProcess(tmp_path / "data", env={
         "DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_OSLO_POLICY__POLICY_FILE": str(policy)}).start()  # fmt: skip
     try:
-        member = Actor(server.url, "p1", "member,reader")
-        admin = Actor(server.url, "p1", "admin,member,reader")
-        assert member.post("/v2/images", json={}).status_code == 403
-        image = admin.create()
-        r = member.patch(image["id"], [{"op": "replace", "path": "/visibility", "value": "public"}])
-        assert r.status_code == 200
+        with (
+            Actor(server.url, "p1", "member,reader") as member,
+            Actor(server.url, "p1", "admin,member,reader") as admin,
+        ):
+            assert member.post("/v2/images", json={}).status_code == 403
+            image = admin.create()
+            r = member.patch(image["id"], [{"op": "replace", "path": "/visibility", "value": "public"}])
+            assert r.status_code == 200
     finally:
         server.stop()
 
 
 def test_system_scope_token_is_refused(trusted_server) -> None:  # noqa: ANN001
-    caller = Actor(trusted_server.url, "sys", "admin,member,reader")
-    caller.client.headers["OpenStack-System-Scope"] = "all"
-    assert caller.post("/v2/images", json={}).status_code == 403
+    with Actor(trusted_server.url, "sys", "admin,member,reader") as caller:
+        caller.client.headers["OpenStack-System-Scope"] = "all"
+        assert caller.post("/v2/images", json={}).status_code == 403

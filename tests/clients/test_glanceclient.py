@@ -17,7 +17,7 @@ GLANCE = str(Path(sys.executable).parent / "glance")
 
 @pytest.fixture
 def glance(noauth_server):  # noqa: ANN001, ANN201
-    return Client("2", endpoint=noauth_server.url, token="unused-in-noauth")
+    return Client(endpoint=f"{noauth_server.url}/v2", token="unused-in-noauth")
 
 
 def test_library_workflow(glance, tmp_path: Path) -> None:  # noqa: ANN001

@@ -42,7 +42,8 @@ def test_sdk_workflow(conn, tmp_path: Path) -> None:  # noqa: ANN001
     assert conn.image.get_image(image.id).status == "deactivated"
     conn.image.reactivate_image(image)
     conn.image.delete_image(image)
-    assert conn.image.find_image(image.id) is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.image.find_image(image.id, ignore_missing=False)
 
 
 def run_osc(server, *args: str) -> str:  # noqa: ANN001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -28,10 +29,10 @@ def _start_upload(server: ServerProcess, actor: Actor, image_id: str, total: int
     return sock
 
 
-def test_sigkill_mid_upload_then_restart(tmp_path) -> None:  # noqa: ANN001
+def test_sigkill_mid_upload_then_restart(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers"}
     server = ServerProcess(tmp_path / "data", env=env).start()
-    actor = Actor(server.url, "crash", "member,reader")
+    actor = closing.enter_context(Actor(server.url, "crash", "member,reader"))
     image = actor.create(name="crash")
     sock = _start_upload(server, actor, image["id"], GiB)
     block = os.urandom(2**20)
@@ -57,10 +58,10 @@ def test_sigkill_mid_upload_then_restart(tmp_path) -> None:  # noqa: ANN001
         server.stop()
 
 
-def test_rss_flat_for_4gib_upload_and_download(tmp_path) -> None:  # noqa: ANN001
+def test_rss_flat_for_4gib_upload_and_download(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
     server = ServerProcess(tmp_path / "data", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers"}).start()
     try:
-        actor = Actor(server.url, "mem", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "mem", "member,reader"))
         # Warm up every code path once with a small image so the baseline includes imports and pools.
         warm = actor.create(name="warm")
         actor.upload(warm["id"], os.urandom(16 * 2**20))

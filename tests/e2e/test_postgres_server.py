@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 
@@ -14,14 +15,14 @@ from daguerre.testing.server import ServerProcess
 pytestmark = pytest.mark.postgres
 
 
-def test_two_servers_share_postgres(tmp_path, pg_url: str) -> None:  # noqa: ANN001
+def test_two_servers_share_postgres(closing: contextlib.ExitStack, tmp_path, pg_url: str) -> None:  # noqa: ANN001
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_DATABASE__CONNECTION": pg_url,
            "DAGUERRE_GLANCE_STORE__FILESYSTEM_STORE_DATADIR": str(tmp_path / "shared-images")}  # fmt: skip
     one = ServerProcess(tmp_path / "one", env=env).start()
     two = ServerProcess(tmp_path / "two", env=env).start()
     try:
-        a = Actor(one.url, "pg-proj", "member,reader")
-        b = Actor(two.url, "pg-proj", "member,reader")
+        a = closing.enter_context(Actor(one.url, "pg-proj", "member,reader"))
+        b = closing.enter_context(Actor(two.url, "pg-proj", "member,reader"))
         data = os.urandom(3 * 2**20)
         image = a.create(name="pg")
         assert a.upload(image["id"], data).status_code == 204

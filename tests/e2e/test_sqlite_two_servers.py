@@ -5,6 +5,7 @@ through both processes nothing may fail with "database is locked" and no update 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 
@@ -12,7 +13,7 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_two_servers_share_sqlite(tmp_path) -> None:  # noqa: ANN001
+def test_two_servers_share_sqlite(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
     env = {
         "DAGUERRE_AUTH__STRATEGY": "trusted-headers",
         "DAGUERRE_DATABASE__CONNECTION": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",
@@ -21,8 +22,8 @@ def test_two_servers_share_sqlite(tmp_path) -> None:  # noqa: ANN001
     one = ServerProcess(tmp_path / "one", env=env).start()
     two = ServerProcess(tmp_path / "two", env=env).start()
     try:
-        a = Actor(one.url, "lite", "member,reader")
-        b = Actor(two.url, "lite", "member,reader")
+        a = closing.enter_context(Actor(one.url, "lite", "member,reader"))
+        b = closing.enter_context(Actor(two.url, "lite", "member,reader"))
         image = a.create(name="shared")
         data = os.urandom(2 * 2**20)
         assert a.upload(image["id"], data).status_code == 204

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -9,12 +10,12 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_filesystem_store_outage_and_recovery(tmp_path) -> None:  # noqa: ANN001
+def test_filesystem_store_outage_and_recovery(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
     images = tmp_path / "images"
     server = ServerProcess(tmp_path / "d", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers",
                                                 "DAGUERRE_GLANCE_STORE__FILESYSTEM_STORE_DATADIR": str(images)}).start()  # fmt: skip
     try:
-        actor = Actor(server.url, "outage", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "outage", "member,reader"))
         kept = actor.create(name="kept")
         assert actor.upload(kept["id"], b"k" * 5000).status_code == 204
         # The store's directory goes away (an unmounted share looks like this to us).

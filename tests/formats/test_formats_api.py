@@ -29,8 +29,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 
 @pytest.fixture(scope="module")
-def actor(server: ServerProcess) -> Actor:
-    return Actor(server.url, f"fmt-{uuid.uuid4().hex[:6]}", "member,reader")
+def actor(server: ServerProcess) -> Iterator[Actor]:
+    with Actor(server.url, f"fmt-{uuid.uuid4().hex[:6]}", "member,reader") as actor:
+        yield actor
 
 
 def _upload(actor: Actor, claim: str, data: bytes):  # noqa: ANN202

@@ -86,7 +86,8 @@ def import_server(
 
 
 @pytest.fixture
-def importer(import_server: ServerProcess) -> Actor:
+def importer(import_server: ServerProcess) -> Iterator[Actor]:
     import uuid
 
-    return Actor(import_server.url, f"imp-{uuid.uuid4().hex[:6]}", "member,reader")
+    with Actor(import_server.url, f"imp-{uuid.uuid4().hex[:6]}", "member,reader") as actor:
+        yield actor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -22,9 +23,9 @@ def cache_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     server.stop()
 
 
-def test_cache_cycle(cache_server: ServerProcess) -> None:
-    admin = Actor(cache_server.url, "c-admin", "admin,member,reader")
-    member = Actor(cache_server.url, "c-member", "member,reader")
+def test_cache_cycle(closing: contextlib.ExitStack, cache_server: ServerProcess) -> None:
+    admin = closing.enter_context(Actor(cache_server.url, "c-admin", "admin,member,reader"))
+    member = closing.enter_context(Actor(cache_server.url, "c-member", "member,reader"))
     assert member.get("/v2/cache").status_code == 403
     assert admin.get("/v2/cache").json() == {"cached_images": [], "queued_images": []}
     assert admin.put(f"/v2/cache/{uuid.uuid4()}").status_code == 404
@@ -59,8 +60,8 @@ def test_cache_cycle(cache_server: ServerProcess) -> None:
     assert next(v for v in versions if v["status"] == "CURRENT")["id"] == "v2.18"
 
 
-def test_no_cache_dir_is_404(trusted_server) -> None:  # noqa: ANN001
-    admin = Actor(trusted_server.url, "c-admin", "admin,member,reader")
+def test_no_cache_dir_is_404(closing: contextlib.ExitStack, trusted_server) -> None:  # noqa: ANN001
+    admin = closing.enter_context(Actor(trusted_server.url, "c-admin", "admin,member,reader"))
     assert admin.get("/v2/cache").status_code == 404
-    member = Actor(trusted_server.url, "c-member", "member,reader")
+    member = closing.enter_context(Actor(trusted_server.url, "c-member", "member,reader"))
     assert member.get("/v2/cache").status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -67,7 +68,9 @@ class _Counting(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_redirect_to_loopback_is_refused_without_connecting(tmp_path: Path) -> None:
+def test_redirect_to_loopback_is_refused_without_connecting(
+    closing: contextlib.ExitStack, tmp_path: Path
+) -> None:
     forbidden = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
     threading.Thread(target=forbidden.serve_forever, daemon=True).start()
     _Redirect.target = f"http://127.0.0.1:{forbidden.server_address[1]}/secret"
@@ -79,7 +82,7 @@ def test_redirect_to_loopback_is_refused_without_connecting(tmp_path: Path) -> N
         "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_HOSTS": "127.0.0.2",
         "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_PORTS": str(port)}).start()  # fmt: skip
     try:
-        actor = Actor(server.url, "redir", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "redir", "member,reader"))
         image = actor.create(name="redir")
         r = actor.post(f"/v2/images/{image['id']}/import",
                        json={"method": {"name": "web-download", "uri": f"http://127.0.0.2:{port}/image"}})  # fmt: skip
@@ -97,7 +100,9 @@ def test_redirect_to_loopback_is_refused_without_connecting(tmp_path: Path) -> N
         forbidden.shutdown()
 
 
-def test_rate_limit_and_policy_restriction(tmp_path: Path, file_server) -> None:  # noqa: ANN001
+def test_rate_limit_and_policy_restriction(
+    closing: contextlib.ExitStack, tmp_path: Path, file_server
+) -> None:  # noqa: ANN001
     policy = tmp_path / "policy.yaml"
     policy.write_text('"web_download": "role:admin"\n')
     from conftest_env import import_env
@@ -106,8 +111,8 @@ def test_rate_limit_and_policy_restriction(tmp_path: Path, file_server) -> None:
         "DAGUERRE_IMPORT_FILTERING_OPTS__RATE_LIMIT_PER_MINUTE": "2",
         "DAGUERRE_OSLO_POLICY__POLICY_FILE": str(policy)})).start()  # fmt: skip
     try:
-        member = Actor(server.url, "rl", "member,reader")
-        admin = Actor(server.url, "rl", "admin,member,reader")
+        member = closing.enter_context(Actor(server.url, "rl", "member,reader"))
+        admin = closing.enter_context(Actor(server.url, "rl", "admin,member,reader"))
         image = member.create(name="x")
         body = {"method": {"name": "web-download", "uri": file_server.url("disk.raw")}}
         assert member.post(f"/v2/images/{image['id']}/import", json=body).status_code == 403
@@ -123,7 +128,9 @@ def test_rate_limit_and_policy_restriction(tmp_path: Path, file_server) -> None:
         server.stop()
 
 
-def test_introspected_properties_admin_only(importer: Actor, import_server, images_dir: Path) -> None:  # noqa: ANN001
+def test_introspected_properties_admin_only(
+    closing: contextlib.ExitStack, importer: Actor, import_server, images_dir: Path
+) -> None:  # noqa: ANN001
     image = importer.create(name="intro", disk_format="raw")
     importer.put(f"/v2/images/{image['id']}/stage", content=(images_dir / "disk.raw").read_bytes()[: 2**20],
                  headers={"Content-Type": "application/octet-stream"})  # fmt: skip
@@ -142,7 +149,7 @@ def test_introspected_properties_admin_only(importer: Actor, import_server, imag
         == 403
     )
     assert importer.post("/v2/images", json={"os_daguerre_format": "qcow2"}).status_code == 403
-    admin = Actor(import_server.url, "adm", "admin,member,reader")
+    admin = closing.enter_context(Actor(import_server.url, "adm", "admin,member,reader"))
     assert (
         admin.patch(
             image["id"], [{"op": "replace", "path": "/os_daguerre_format", "value": "raw-ish"}]
@@ -152,7 +159,9 @@ def test_introspected_properties_admin_only(importer: Actor, import_server, imag
 
 
 @pytest.mark.slow
-def test_sigkill_during_conversion(tmp_path: Path, file_server, images_dir: Path) -> None:  # noqa: ANN001
+def test_sigkill_during_conversion(
+    closing: contextlib.ExitStack, tmp_path: Path, file_server, images_dir: Path
+) -> None:  # noqa: ANN001
     from conftest_env import import_env
 
     big = images_dir / "big.qcow2"
@@ -165,7 +174,7 @@ def test_sigkill_during_conversion(tmp_path: Path, file_server, images_dir: Path
         raw.unlink()
     env = import_env(file_server)
     server = ServerProcess(tmp_path / "d", env=env).start()
-    actor = Actor(server.url, "kill", "member,reader")
+    actor = closing.enter_context(Actor(server.url, "kill", "member,reader"))
     image = actor.create(name="kill", disk_format="qcow2")
     r = actor.post(
         f"/v2/images/{image['id']}/import",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -144,9 +145,11 @@ def test_import_preconditions(importer: Actor, other: Actor) -> None:
     )
 
 
-def test_tasks_api_admin_only(importer: Actor, import_server, file_server) -> None:  # noqa: ANN001
+def test_tasks_api_admin_only(
+    closing: contextlib.ExitStack, importer: Actor, import_server, file_server
+) -> None:  # noqa: ANN001
     assert importer.get("/v2/tasks").status_code == 403
-    admin = Actor(import_server.url, "admin-proj", "admin,member,reader")
+    admin = closing.enter_context(Actor(import_server.url, "admin-proj", "admin,member,reader"))
     body = {"type": "import", "input": {"import_from_format": "qcow2", "import_from": file_server.url("disk.qcow2"),
                                         "image_properties": {"disk_format": "qcow2", "container_format": "bare"}}}  # fmt: skip
     r = admin.post("/v2/tasks", json=body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
@@ -41,17 +42,18 @@ strategy = trusted-headers
 
 
 @pytest.fixture
-def admin(multi_server: ServerProcess) -> Actor:
-    return Actor(multi_server.url, "ms-admin", "admin,member,reader")
+def admin(multi_server: ServerProcess) -> Iterator[Actor]:
+    with Actor(multi_server.url, "ms-admin", "admin,member,reader") as actor:
+        yield actor
 
 
-def test_discovery(admin: Actor) -> None:
+def test_discovery(closing: contextlib.ExitStack, admin: Actor) -> None:
     stores = admin.get("/v2/info/stores").json()["stores"]
     assert [s["id"] for s in stores] == ["archive", "cheap", "fast"]
     assert next(s for s in stores if s["id"] == "fast")["default"] == "true"
     detail = {s["id"]: s for s in admin.get("/v2/info/stores/detail").json()["stores"]}
     assert detail["fast"]["weight"] == 100 and detail["fast"]["type"] == "file"
-    member = Actor(admin.client.base_url.__str__(), "ms-member", "member,reader")
+    member = closing.enter_context(Actor(admin.client.base_url.__str__(), "ms-member", "member,reader"))
     assert member.get("/v2/info/stores/detail").status_code == 403
     r = admin.post("/v2/images", json={"name": "h"})
     assert r.headers["openstack-image-store-ids"] == "fast,cheap,archive"
@@ -98,7 +100,9 @@ def test_import_to_all_stores_then_delete_one(admin: Actor, multi_server: Server
     assert admin.delete(f"/v2/stores/fast/{image['id']}").status_code == 403  # the last copy
 
 
-def test_import_to_specific_stores_and_copy(admin: Actor, multi_server: ServerProcess) -> None:
+def test_import_to_specific_stores_and_copy(
+    closing: contextlib.ExitStack, admin: Actor, multi_server: ServerProcess
+) -> None:
     data = os.urandom(2**20 + 5)
     image = admin.create(name="copy-me")
     admin.put(
@@ -138,7 +142,7 @@ def test_import_to_specific_stores_and_copy(admin: Actor, multi_server: ServerPr
         ).status_code
         == 202
     )
-    member = Actor(str(admin.client.base_url), "ms-admin", "member,reader")
+    member = closing.enter_context(Actor(str(admin.client.base_url), "ms-admin", "member,reader"))
     assert (
         member.post(
             f"/v2/images/{image['id']}/import", json={"method": {"name": "copy-image"}, "all_stores": True}

@@ -68,29 +68,34 @@ def project() -> str:
 
 
 @pytest.fixture
-def owner(loc_server: ServerProcess, project: str) -> Actor:
-    return Actor(loc_server.url, project, "member,reader")
+def owner(loc_server: ServerProcess, project: str) -> Iterator[Actor]:
+    with Actor(loc_server.url, project, "member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def reader(loc_server: ServerProcess, project: str) -> Actor:
-    return Actor(loc_server.url, project, "reader")
+def reader(loc_server: ServerProcess, project: str) -> Iterator[Actor]:
+    with Actor(loc_server.url, project, "reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def stranger(loc_server: ServerProcess) -> Actor:
-    return Actor(loc_server.url, f"other-{uuid.uuid4().hex[:8]}", "member,reader")
+def stranger(loc_server: ServerProcess) -> Iterator[Actor]:
+    with Actor(loc_server.url, f"other-{uuid.uuid4().hex[:8]}", "member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def admin(loc_server: ServerProcess) -> Actor:
-    return Actor(loc_server.url, "admin-project", "admin,member,reader")
+def admin(loc_server: ServerProcess) -> Iterator[Actor]:
+    with Actor(loc_server.url, "admin-project", "admin,member,reader") as actor:
+        yield actor
 
 
 @pytest.fixture
-def service(loc_server: ServerProcess, project: str) -> Actor:
+def service(loc_server: ServerProcess, project: str) -> Iterator[Actor]:
     """A service (e.g. Nova) acting with the owner's project and the service role."""
-    return Actor(loc_server.url, project, "member,reader,service")
+    with Actor(loc_server.url, project, "member,reader,service") as actor:
+        yield actor
 
 
 def data_dir(server: ServerProcess) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
@@ -183,8 +184,10 @@ def test_http_retries(owner: Actor, web: WebServer) -> None:
     assert owner.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
 
 
-def test_do_secure_hash_off(nohash_server: ServerProcess, project: str, web: WebServer) -> None:
-    actor = Actor(nohash_server.url, project, "member,reader")
+def test_do_secure_hash_off(
+    closing: contextlib.ExitStack, nohash_server: ServerProcess, project: str, web: WebServer
+) -> None:
+    actor = closing.enter_context(Actor(nohash_server.url, project, "member,reader"))
     image = actor.create()
     vd = {"os_hash_algo": "sha256", "os_hash_value": "ab" * 32}
     assert post(actor, image["id"], web.url("/image.raw"), vd).status_code == 202
@@ -205,12 +208,12 @@ def test_do_secure_hash_off(nohash_server: ServerProcess, project: str, web: Web
 
 
 def test_without_an_http_store_users_get_403(
-    plain_server: ServerProcess, project: str, web: WebServer
+    closing: contextlib.ExitStack, plain_server: ServerProcess, project: str, web: WebServer
 ) -> None:
-    actor = Actor(plain_server.url, project, "member,reader")
+    actor = closing.enter_context(Actor(plain_server.url, project, "member,reader"))
     image = actor.create()
     assert post(actor, image["id"], web.url("/image.raw")).status_code == 403
-    service = Actor(plain_server.url, project, "member,reader,service")
+    service = closing.enter_context(Actor(plain_server.url, project, "member,reader,service"))
     assert post(service, image["id"], web.url("/image.raw")).status_code == 400
     assert actor.get("/v2/info/stores").status_code == 404
 

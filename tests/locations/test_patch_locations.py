@@ -3,6 +3,8 @@ ImageLocationsTest / ImageLocationsAdminTest assert."""
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 from location_helpers import DATA, WebServer, digests
 
@@ -236,8 +238,10 @@ def test_deleting_the_image_leaves_the_web_data_alone(owner: Actor, web: WebServ
     assert httpx.get(web.url("/image.raw")).content == DATA
 
 
-def test_locations_invisible_means_403(plain_server: ServerProcess, project: str, web: WebServer) -> None:
-    actor = Actor(plain_server.url, project, "member,reader")
+def test_locations_invisible_means_403(
+    closing: contextlib.ExitStack, plain_server: ServerProcess, project: str, web: WebServer
+) -> None:
+    actor = closing.enter_context(Actor(plain_server.url, project, "member,reader"))
     image = actor.create()
     assert "locations" not in image
     for op in ({"op": "add", "path": "/locations/-", "value": {"url": web.url("/image.raw"), "metadata": {}}},

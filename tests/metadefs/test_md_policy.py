@@ -3,6 +3,8 @@ project's; namespaces a caller cannot read answer 404, and readable ones refuse 
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 from md_helpers import MD, NS, Namespaces, unique
@@ -119,8 +121,10 @@ def test_admin_reads_everything(admin: Actor, world: dict[str, str]) -> None:
             assert _call(admin, method, url).status_code == 200, url
 
 
-def test_no_reader_role(trusted_server, world: dict[str, str], project: str) -> None:  # noqa: ANN001
-    nobody = Actor(trusted_server.url, project, "")
+def test_no_reader_role(
+    closing: contextlib.ExitStack, trusted_server, world: dict[str, str], project: str
+) -> None:  # noqa: ANN001
+    nobody = closing.enter_context(Actor(trusted_server.url, project, ""))
     assert nobody.get(NS).status_code == 403
     assert nobody.get(f"{MD}/resource_types").status_code == 403
     assert nobody.get(f"{NS}/{world['public']}").status_code == 404

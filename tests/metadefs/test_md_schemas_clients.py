@@ -161,7 +161,7 @@ def test_tempest_objects_and_tags_flow(admin: Actor, namespaces: Namespaces) -> 
 
 @needs_schema_routes
 def test_glanceclient_metadefs(noauth_server) -> None:  # noqa: ANN001
-    glance = Client("2", endpoint=noauth_server.url, token="unused-in-noauth")
+    glance = Client(endpoint=f"{noauth_server.url}/v2", token="unused-in-noauth")
     name = unique("gc")
     ns = glance.metadefs_namespace.create(namespace=name, display_name="GC", visibility="public",
                                           resource_type_associations=[{"name": "OS::Glance::Image",

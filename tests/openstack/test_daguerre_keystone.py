@@ -3,6 +3,7 @@ isolation through every endpoint, and a long upload that outlives its token."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -120,13 +121,19 @@ def test_clis_with_real_credentials(keystone, daguerre, tmp_path: Path) -> None:
     run([str(BIN / "glance"), "image-delete", gid], env)
 
 
-def test_project_isolation_everywhere(keystone, daguerre) -> None:  # noqa: ANN001
+def test_project_isolation_everywhere(closing: contextlib.ExitStack, keystone, daguerre) -> None:  # noqa: ANN001
     a, b = make_user(keystone), make_user(keystone)
-    ca = httpx.Client(
-        base_url=daguerre.url, headers={"X-Auth-Token": token_for(keystone, a), "Accept": "application/json"}
+    ca = closing.enter_context(
+        httpx.Client(
+            base_url=daguerre.url,
+            headers={"X-Auth-Token": token_for(keystone, a), "Accept": "application/json"},
+        )
     )
-    cb = httpx.Client(
-        base_url=daguerre.url, headers={"X-Auth-Token": token_for(keystone, b), "Accept": "application/json"}
+    cb = closing.enter_context(
+        httpx.Client(
+            base_url=daguerre.url,
+            headers={"X-Auth-Token": token_for(keystone, b), "Accept": "application/json"},
+        )
     )
     assert httpx.get(daguerre.url + "/v2/images").status_code == 401
     assert "WWW-Authenticate" in httpx.get(daguerre.url + "/v2/images").headers
@@ -164,13 +171,15 @@ def test_project_isolation_everywhere(keystone, daguerre) -> None:  # noqa: ANN0
     assert ca.get(f"/v2/images/{iid}").json()["name"] == "a-private"
 
 
-def test_upload_outlives_its_token(short_lived_keystone, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_outlives_its_token(
+    closing: contextlib.ExitStack, short_lived_keystone, tmp_path: Path
+) -> None:  # noqa: ANN001
     ks = short_lived_keystone
     server = start_daguerre(ks, tmp_path)
     try:
         who = make_user(ks)
         token = token_for(ks, who)
-        client = httpx.Client(base_url=server.url, headers={"X-Auth-Token": token})
+        client = closing.enter_context(httpx.Client(base_url=server.url, headers={"X-Auth-Token": token}))
         image = client.post("/v2/images", json={"disk_format": "raw", "container_format": "bare"}).json()
         total = 16 * 2**20
         sock = socket.create_connection(("127.0.0.1", server.port))
@@ -188,7 +197,9 @@ def test_upload_outlives_its_token(short_lived_keystone, tmp_path: Path) -> None
         assert time.monotonic() - started > 12
         assert reply.startswith(b"HTTP/1.1 204"), reply[:300]
         assert client.get(f"/v2/images/{image['id']}").status_code == 401  # the token is gone now
-        fresh = httpx.Client(base_url=server.url, headers={"X-Auth-Token": token_for(ks, who)})
+        fresh = closing.enter_context(
+            httpx.Client(base_url=server.url, headers={"X-Auth-Token": token_for(ks, who)})
+        )
         assert fresh.get(f"/v2/images/{image['id']}").json()["status"] == "active"
     finally:
         server.stop()

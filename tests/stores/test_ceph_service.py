@@ -86,7 +86,9 @@ def wait_for(actor: Actor, image_id: str, timeout: float = 120) -> dict:
     raise AssertionError(body)
 
 
-def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+def test_qcow2_to_rbd_clone_and_copy_to_s3(
+    closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
+) -> None:  # noqa: ANN001
     from daguerre.stores.rbd import load_bindings
 
     rados, rbd = load_bindings()
@@ -104,7 +106,7 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(tmp_path: Path, ceph_cluster, bucket:
     qcow2 = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(qcow2)], check=True)
     server = ServerProcess(tmp_path / "data", config=conf).start()
-    actor = Actor(server.url, "ceph-proj", "admin,member,reader")
+    actor = closing.enter_context(Actor(server.url, "ceph-proj", "admin,member,reader"))
     try:
         image = actor.create(name="ceph", disk_format="qcow2")
         assert actor.put(f"/v2/images/{image['id']}/stage", content=qcow2.read_bytes(),
@@ -187,7 +189,9 @@ def test_stores_check_reports_a_missing_pool(tmp_path: Path, ceph_cluster, bucke
     assert out.returncode == 1 and "no-such-pool" in out.stderr
 
 
-def test_server_memory_stays_bounded_through_ceph_stores(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+def test_server_memory_stays_bounded_through_ceph_stores(
+    closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
+) -> None:  # noqa: ANN001
     """1 GiB up and down through RBD, then through S3: the server's peak RSS grows by the stores'
     documented windows (RBD: 5 x 8 MiB writing, 5 x 4 MiB reading plus librados' copy; S3: 5 x
     8 MiB parts) and the allocator's slack, not with the image. Seen: 65-89 MiB of growth over
@@ -196,7 +200,7 @@ def test_server_memory_stays_bounded_through_ceph_stores(tmp_path: Path, ceph_cl
     conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
-        actor = Actor(server.url, "mem", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "mem", "member,reader"))
         block = bytes(range(256)) * (4 * 2**20 // 256)
 
         def roundtrip(store: str, size: int) -> None:
@@ -305,6 +309,7 @@ def osd_frozen(ceph: dict) -> contextlib.AbstractContextManager[None]:
 
 
 def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
+    closing: contextlib.ExitStack,
     tmp_path: Path,
     ceph_cluster,
     bucket: str,  # noqa: ANN001
@@ -315,7 +320,7 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
     conf = write_config(tmp_path / "daguerre.conf", ceph_cluster, bucket, tmp_path, short_bounds=True)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
-        actor = Actor(server.url, "outage", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "outage", "member,reader"))
 
         def upload(image_id: str, store: str, data: bytes) -> httpx.Response:
             return actor.client.put(f"/v2/images/{image_id}/file", content=data,
@@ -359,7 +364,9 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
         server.stop()
 
 
-def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(
+    closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
+) -> None:  # noqa: ANN001
     """The store stops answering while an upload's writes are in flight, so the store's own
     clean-up cannot remove the partial data (RBD: an image without its snapshot; S3: a multipart
     upload) either. The image stays in saving meanwhile; once the store answers, housekeeping
@@ -372,7 +379,7 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cl
     server = ServerProcess(tmp_path / "data", config=conf).start()
     block = bytes(range(256)) * (2**20 // 256)
     try:
-        actor = Actor(server.url, "cutoff", "member,reader")
+        actor = closing.enter_context(Actor(server.url, "cutoff", "member,reader"))
         for store, outage in (("ceph", osd_frozen), ("objects", radosgw_stopped)):
             image = actor.create(name=f"cut-{store}")
             with contextlib.ExitStack() as stack:
@@ -413,7 +420,9 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(tmp_path: Path, ceph_cl
         server.stop()
 
 
-def test_removing_data_outlasts_a_store_outage(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+def test_removing_data_outlasts_a_store_outage(
+    closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
+) -> None:  # noqa: ANN001
     """Images deleted while their S3 store is down: the data removal is retried until the store
     answers (three tries in six seconds would leave it there for good), and a copy-image cut off
     by the outage, whose multipart upload the store could not abort, has it aborted once the
@@ -422,7 +431,7 @@ def test_removing_data_outlasts_a_store_outage(tmp_path: Path, ceph_cluster, buc
     client = s3_client(ceph_cluster)
     server = ServerProcess(tmp_path / "data", config=conf).start()
     try:
-        actor = Actor(server.url, "removal", "admin,member,reader")
+        actor = closing.enter_context(Actor(server.url, "removal", "admin,member,reader"))
         kept = actor.create(name="in-s3")
         r = actor.client.put(f"/v2/images/{kept['id']}/file", content=b"s" * 1_000_000,
                              headers={"Content-Type": "application/octet-stream", "X-Image-Meta-Store": "objects"})  # fmt: skip

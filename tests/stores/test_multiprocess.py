@@ -4,6 +4,7 @@ in the middle of a copy has its job finished by the other."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -49,7 +50,9 @@ def start_worker(conf: Path, log: Path) -> subprocess.Popen:
                             stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
 
-def test_two_apis_two_workers(tmp_path: Path, ceph_cluster, pg_url: str) -> None:  # noqa: ANN001
+def test_two_apis_two_workers(
+    closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, pg_url: str
+) -> None:  # noqa: ANN001
     s3 = ceph_cluster["s3"]
     client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
                           aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
@@ -60,8 +63,8 @@ def test_two_apis_two_workers(tmp_path: Path, ceph_cluster, pg_url: str) -> None
     api_b = ServerProcess(tmp_path / "b", config=conf).start()
     workers = [start_worker(conf, tmp_path / f"worker{i}.log") for i in range(2)]
     engine = sa.create_engine(pg_url.replace("+asyncpg", "+psycopg2"))
-    a = Actor(api_a.url, "mp", "admin,member,reader")
-    b = Actor(api_b.url, "mp", "admin,member,reader")
+    a = closing.enter_context(Actor(api_a.url, "mp", "admin,member,reader"))
+    b = closing.enter_context(Actor(api_b.url, "mp", "admin,member,reader"))
     try:
         data = os.urandom(8 * 2**20)
         image = a.create(name="through-a")

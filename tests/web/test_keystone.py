@@ -6,6 +6,7 @@ The first tests need no Keystone (an unreachable auth_url). The last ones run a 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import socket
 import sys
@@ -47,8 +48,10 @@ def dark_keystone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     server.stop()
 
 
-def test_pages_send_you_to_the_login_form(dark_keystone_server: ServerProcess) -> None:
-    ui = UI(dark_keystone_server.url)
+def test_pages_send_you_to_the_login_form(
+    closing: contextlib.ExitStack, dark_keystone_server: ServerProcess
+) -> None:
+    ui = closing.enter_context(UI(dark_keystone_server.url))
     r = ui.get("/ui/images?tag=x")
     assert r.status_code == 303
     target = urlsplit(r.headers["location"])
@@ -62,8 +65,10 @@ def test_pages_send_you_to_the_login_form(dark_keystone_server: ServerProcess) -
     assert httpx.get(dark_keystone_server.url + "/v2/images").status_code == 401
 
 
-def test_login_needs_csrf_and_fields(dark_keystone_server: ServerProcess) -> None:
-    ui = UI(dark_keystone_server.url)
+def test_login_needs_csrf_and_fields(
+    closing: contextlib.ExitStack, dark_keystone_server: ServerProcess
+) -> None:
+    ui = closing.enter_context(UI(dark_keystone_server.url))
     ui.get("/ui/login")
     r = ui.post("/ui/login", {"user": "u", "password": "p", "project": "x"}, csrf=False)
     assert r.status_code == 403
@@ -71,8 +76,10 @@ def test_login_needs_csrf_and_fields(dark_keystone_server: ServerProcess) -> Non
     assert r.status_code == 400 and "required" in r.text
 
 
-def test_unreachable_keystone_is_a_503_page(dark_keystone_server: ServerProcess) -> None:
-    ui = UI(dark_keystone_server.url)
+def test_unreachable_keystone_is_a_503_page(
+    closing: contextlib.ExitStack, dark_keystone_server: ServerProcess
+) -> None:
+    ui = closing.enter_context(UI(dark_keystone_server.url))
     ui.get("/ui/login")
     r = ui.post(
         "/ui/login", {"user": "alice", "password": "s3cret-pw", "project": "demo", "domain": "Default"}
@@ -82,8 +89,10 @@ def test_unreachable_keystone_is_a_503_page(dark_keystone_server: ServerProcess)
     assert "s3cret-pw" not in r.text and 'value="alice"' in r.text
 
 
-def test_upload_without_login_is_401_json(dark_keystone_server: ServerProcess) -> None:
-    ui = UI(dark_keystone_server.url)
+def test_upload_without_login_is_401_json(
+    closing: contextlib.ExitStack, dark_keystone_server: ServerProcess
+) -> None:
+    ui = closing.enter_context(UI(dark_keystone_server.url))
     ui.get("/ui/login")
     r = ui.upload(str(uuid.uuid4()), b"x")
     assert r.status_code == 401 and "log in" in r.json()["message"]
@@ -152,13 +161,17 @@ def _login(
                                  "project": cloud["project"], "domain": "Default", "next": nxt})  # fmt: skip
 
 
-def test_wrong_password_is_a_401_page(ks_server: ServerProcess, cloud: dict[str, str]) -> None:
-    r = _login(UI(ks_server.url), cloud, password="not-it")
+def test_wrong_password_is_a_401_page(
+    closing: contextlib.ExitStack, ks_server: ServerProcess, cloud: dict[str, str]
+) -> None:
+    r = _login(closing.enter_context(UI(ks_server.url)), cloud, password="not-it")
     assert r.status_code == 401 and "is wrong" in r.text
 
 
-def test_login_browse_create_logout(ks_server: ServerProcess, cloud: dict[str, str]) -> None:
-    ui = UI(ks_server.url)
+def test_login_browse_create_logout(
+    closing: contextlib.ExitStack, ks_server: ServerProcess, cloud: dict[str, str]
+) -> None:
+    ui = closing.enter_context(UI(ks_server.url))
     r = _login(ui, cloud, nxt="/ui/images/create")
     assert r.status_code == 303 and r.headers["location"] == "/ui/images/create"
     cookie = r.headers["set-cookie"].lower()
@@ -175,11 +188,11 @@ def test_login_browse_create_logout(ks_server: ServerProcess, cloud: dict[str, s
 
 
 def test_revoked_token_ends_the_session(
-    ks_server: ServerProcess, cloud: dict[str, str], real_keystone
+    closing: contextlib.ExitStack, ks_server: ServerProcess, cloud: dict[str, str], real_keystone
 ) -> None:  # noqa: ANN001
     from daguerre.web.session import SessionCodec, load_key
 
-    ui = UI(ks_server.url)
+    ui = closing.enter_context(UI(ks_server.url))
     assert _login(ui, cloud).status_code == 303
     assert ui.get("/ui/images").status_code == 200
     # Read the token from our own cookie (the test holds the server's key file) and revoke it.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 
@@ -16,12 +17,16 @@ def _headers(project: str, roles: str) -> dict[str, str]:
             "X-User-Name": f"name-of-{project}", "X-Roles": roles}  # fmt: skip
 
 
-def _ui(server: ServerProcess, project: str, roles: str = "member,reader") -> UI:
-    return UI(server.url, _headers(project, roles))
+def _ui(
+    closing: contextlib.ExitStack, server: ServerProcess, project: str, roles: str = "member,reader"
+) -> UI:
+    return closing.enter_context(UI(server.url, _headers(project, roles)))
 
 
-def test_without_identity_headers_is_401_page(trusted_server: ServerProcess) -> None:
-    anon = UI(trusted_server.url)
+def test_without_identity_headers_is_401_page(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess
+) -> None:
+    anon = closing.enter_context(UI(trusted_server.url))
     r = anon.get("/ui/images")
     assert r.status_code == 401
     assert "X-Identity-Status is not Confirmed" in r.text and "authenticating proxy" in r.text
@@ -30,23 +35,27 @@ def test_without_identity_headers_is_401_page(trusted_server: ServerProcess) -> 
     assert r.status_code == 403  # CSRF is checked first: no session, no upload
 
 
-def test_pages_act_as_the_header_identity(trusted_server: ServerProcess, project: str) -> None:
-    ui = _ui(trusted_server, project)
+def test_pages_act_as_the_header_identity(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess, project: str
+) -> None:
+    ui = _ui(closing, trusted_server, project)
     page = ui.get("/ui/images").text
     assert f"name-of-{project}" in page and project in page and "member, reader" in page
     image_id = ui.create(name="mine", visibility="private")
-    owner = Actor(trusted_server.url, project, "member,reader")
+    owner = closing.enter_context(Actor(trusted_server.url, project, "member,reader"))
     assert owner.get(f"/v2/images/{image_id}").json()["owner"] == project
-    stranger = _ui(trusted_server, f"other-{uuid.uuid4().hex[:8]}")
+    stranger = _ui(closing, trusted_server, f"other-{uuid.uuid4().hex[:8]}")
     r = stranger.get(f"/ui/images/{image_id}")
     assert r.status_code == 404  # private to another project: invisible, as in the API
     assert image_id not in stranger.get("/ui/images").text
 
 
-def test_reader_cannot_create_or_edit(trusted_server: ServerProcess, project: str) -> None:
-    owner = _ui(trusted_server, project)
+def test_reader_cannot_create_or_edit(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess, project: str
+) -> None:
+    owner = _ui(closing, trusted_server, project)
     image_id = owner.create(name="read-only-for-readers", visibility="private")
-    reader = _ui(trusted_server, project, "reader")
+    reader = _ui(closing, trusted_server, project, "reader")
     assert reader.get(f"/ui/images/{image_id}").status_code == 200
     r = reader.post("/ui/images/create", {"name": "nope", "disk_format": "raw", "container_format": "bare"})
     assert r.status_code == 403
@@ -56,8 +65,10 @@ def test_reader_cannot_create_or_edit(trusted_server: ServerProcess, project: st
     assert r.status_code == 403
 
 
-def test_member_can_not_publicize(trusted_server: ServerProcess, project: str) -> None:
-    ui = _ui(trusted_server, project)
+def test_member_can_not_publicize(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess, project: str
+) -> None:
+    ui = _ui(closing, trusted_server, project)
     r = ui.post(
         "/ui/images/create",
         {"name": "pub", "disk_format": "raw", "container_format": "bare", "visibility": "public"},
@@ -67,10 +78,12 @@ def test_member_can_not_publicize(trusted_server: ServerProcess, project: str) -
     assert 'value="pub"' in r.text  # the form comes back as typed
 
 
-def test_sharing_with_a_project_and_accepting(trusted_server: ServerProcess, project: str) -> None:
-    owner = _ui(trusted_server, project)
+def test_sharing_with_a_project_and_accepting(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess, project: str
+) -> None:
+    owner = _ui(closing, trusted_server, project)
     other_project = f"consumer-{uuid.uuid4().hex[:8]}"
-    consumer = _ui(trusted_server, other_project)
+    consumer = _ui(closing, trusted_server, other_project)
     image_id = owner.create(name="to-share", visibility="shared")
 
     page = owner.get(f"/ui/images/{image_id}").text
@@ -103,8 +116,10 @@ def test_sharing_with_a_project_and_accepting(trusted_server: ServerProcess, pro
     assert consumer.get(f"/ui/images/{image_id}").status_code == 404
 
 
-def test_member_quota_error_is_shown(trusted_server: ServerProcess, project: str) -> None:
-    owner = _ui(trusted_server, project)
+def test_member_quota_error_is_shown(
+    closing: contextlib.ExitStack, trusted_server: ServerProcess, project: str
+) -> None:
+    owner = _ui(closing, trusted_server, project)
     image_id = owner.create(name="crowded", visibility="shared")
     for i in range(5):  # the trusted server's image_member_quota
         assert owner.post(f"/ui/images/{image_id}/members", {"member": f"p{i}-{project}"}).status_code == 303

@@ -61,5 +61,11 @@ class UI:
         h.update(headers)
         return self.client.post(f"/ui/images/{image_id}/upload", content=content, headers=h)
 
+    def __enter__(self) -> UI:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.client.close()
