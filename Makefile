@@ -25,9 +25,11 @@ test: ## install and run the whole suite (PostgreSQL, Ceph and Tempest included)
 test-quick: install ## the inner loop: everything but Ceph, Keystone, Tempest and slow tests
 	DAGUERRE_SKIP_CEPH=1 $(PYTEST) -q -m "not slow and not ceph" -x --ignore=tests/openstack
 
-lint: install ## ruff
+lint: install ## ruff, the tier contracts (import-linter) and mypy
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 fmt: install ## format the code
 	$(VENV)/bin/ruff format src tests bench

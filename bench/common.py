@@ -411,7 +411,7 @@ class ServerProcess:
         env = dict(os.environ)
         env.update(self.env or {})
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - held for the server's life, closed in stop()
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv,

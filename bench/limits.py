@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import MiB, log  # noqa: E402
+from common import MiB, log
 
 CHUNK = 1 * MiB
 

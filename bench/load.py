@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_DIR, assert_loopback, log, percentile  # noqa: E402
+from common import BENCH_DIR, assert_loopback, log, percentile
 
 LUA = BENCH_DIR / "lua" / "catalog.lua"
 PATCH_CT = "application/openstack-images-v2.1-json-patch"
@@ -228,7 +228,7 @@ def _py_worker(args: dict, ids: list[str], q) -> None:
 
 def _run_py(base_url, mode, duration, connections, procs, ids_file, token, name) -> dict:
     u = urllib.parse.urlsplit(base_url)
-    ids = [line.strip() for line in open(ids_file)] if ids_file else []
+    ids = Path(ids_file).read_text().split() if ids_file else []
     ids = [i for i in ids if i]
     args = {
         "u": u,

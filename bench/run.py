@@ -28,13 +28,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import catalog  # noqa: E402
-import data_path  # noqa: E402
-import importing  # noqa: E402
-import limits  # noqa: E402
-import load  # noqa: E402
-import report  # noqa: E402
-from common import (  # noqa: E402
+import catalog
+import data_path
+import importing
+import limits
+import load
+import report
+from common import (
     BENCH_DIR,
     REPO,
     Api,
@@ -51,7 +51,7 @@ from common import (  # noqa: E402
     summarize,
 )
 
-import stores  # noqa: E402
+import stores
 
 SECTIONS = ["limits", "data", "concurrent", "catalog", "import"]
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
@@ -179,7 +179,7 @@ class Run:
             "git": git_info(),
             "machine": machine_info(self.work),
             "target": {"kind": "url" if a.url else a.server, "url": a.url},
-            "settings": {k: v for k, v in self.s.items()},
+            "settings": dict(self.s.items()),
             "limits": {},
             "figures": {},
             "sections": {},

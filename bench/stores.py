@@ -184,7 +184,7 @@ def rbd_bench(ceph: Ceph, size: int, cpu: dict[str, list], threads: int = RAW_TH
 
 def s3_curl(
     ceph: Ceph, client, bucket: str, path: Path, timeout: float, cpu: dict[str, list]
-) -> tuple[float, float]:  # noqa: ANN001
+) -> tuple[float, float]:
     """One PUT and one GET of the whole file with curl on presigned URLs (no Python in the data
     path: the ceiling of a single stream to RGW); the object is deleted after."""
     key = f"bench-curl-{uuid.uuid4().hex[:8]}"
@@ -334,7 +334,7 @@ def direct_main(facts_path: str, bucket: str, size: str, repeats: str) -> int:
     return 0
 
 
-def store_direct(run, ceph: Ceph, bucket: str, size: int, timeout: float) -> dict:  # noqa: ANN001
+def store_direct(run, ceph: Ceph, bucket: str, size: int, timeout: float) -> dict:
     facts = run.work / f"stores-direct-{os.getpid()}.json"
     facts.write_text(json.dumps(ceph.facts))
     env = {**os.environ, **run.server_env}  # the server's daguerre (a --snapshot's src/)
@@ -393,7 +393,7 @@ def upload_to(api: Api, path: Path, store: str, timeout: float) -> tuple[str, fl
 # -------------------------------------------------------------------- the section
 
 
-def run_section(run) -> None:  # noqa: ANN001 - run.Run
+def run_section(run) -> None:
     """Called by bench/run.py as the `stores` section."""
     if run.a.url or run.a.server != "daguerre":
         run.note("stores section skipped: it needs a Daguerre server the bench starts (not --url/standin)")

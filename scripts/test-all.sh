@@ -10,11 +10,18 @@ cd "$(dirname "$0")/.."
 export PYTHONDONTWRITEBYTECODE=1
 start=$(date +%s)
 
+status=0
+# The checks of the code's shape first (ruff, the tier contracts, mypy): seconds, and a broken
+# contract fails the run like a failed test.
+make -s lint || status=$?
+echo "test-all: lint finished with status $status after $(( $(date +%s) - start )) s"
+
 scripts/openstack/setup.sh
 
-status=0
-.venv/bin/pytest -q -p no:cacheprovider "$@" || status=$?
-echo "test-all: pytest finished with status $status after $(( $(date +%s) - start )) s"
+pytest_status=0
+.venv/bin/pytest -q -p no:cacheprovider "$@" || pytest_status=$?
+[ "$status" = 0 ] && status=$pytest_status
+echo "test-all: pytest finished with status $pytest_status after $(( $(date +%s) - start )) s"
 
 if [ "${DAGUERRE_SKIP_TEMPEST:-0}" != 1 ]; then
   tempest_status=0

@@ -29,10 +29,10 @@ class Actor:
         """Closes the client's pooled connections (an unclosed one is a ResourceWarning, an error here)."""
         self.client.close()
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - delegate get/post/... to httpx
+    def __getattr__(self, name: str):
         return getattr(self.client, name)
 
-    def create(self, **body) -> dict:  # noqa: ANN003
+    def create(self, **body) -> dict:
         body.setdefault("disk_format", "raw")
         body.setdefault("container_format", "bare")
         r = self.client.post("/v2/images", json=body)
@@ -46,5 +46,5 @@ class Actor:
 
     def patch(
         self, image_id: str, ops: list[dict], media: str = "application/openstack-images-v2.1-json-patch"
-    ):  # noqa: ANN201
+    ):
         return self.client.patch(f"/v2/images/{image_id}", json=ops, headers={"Content-Type": media})

@@ -25,7 +25,7 @@ async def pg_url() -> AsyncIterator[str]:
     name = f"daguerre_{uuid.uuid4().hex[:10]}"
     admin = await _pg_admin()
     await admin.execute(f'CREATE DATABASE "{name}"')
-    user = admin._params.user  # noqa: SLF001
+    user = admin._params.user
     await admin.close()
     yield f"postgresql+asyncpg://{user}@127.0.0.1:5432/{name}"
     admin = await _pg_admin()
@@ -34,7 +34,7 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def sqlite_db(tmp_path) -> AsyncIterator[Database]:  # noqa: ANN001
+async def sqlite_db(tmp_path) -> AsyncIterator[Database]:
     db = Database(f"sqlite+aiosqlite:///{tmp_path / 'test.db'}")
     await db.upgrade()
     yield db

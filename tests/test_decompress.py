@@ -59,10 +59,12 @@ class Unseekable(io.RawIOBase):
 
 def streamed_zip(content: bytes, force_zip64: bool = False) -> bytes:
     out = Unseekable()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("disk.raw", "w", force_zip64=force_zip64) as member:
-            for i in range(0, len(content), MiB):
-                member.write(content[i : i + MiB])
+    with (
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("disk.raw", "w", force_zip64=force_zip64) as member,
+    ):
+        for i in range(0, len(content), MiB):
+            member.write(content[i : i + MiB])
     return bytes(out.buffer)
 
 

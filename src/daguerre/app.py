@@ -146,7 +146,7 @@ async def housekeeping(rt: Runtime, stop: asyncio.Event, every: float = 5.0) -> 
         try:
             await recover_interrupted(rt)
             await release_dead_local(rt)
-        except Exception:  # noqa: BLE001 - a database hiccup must not end housekeeping
+        except Exception:
             log.exception("housekeeping failed")
 
 

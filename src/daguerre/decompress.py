@@ -191,7 +191,7 @@ class _ZlibMember:
 class _BufferedMember:
     """bz2/lzma decompressor objects (they buffer input; output bounded by max_length)."""
 
-    def __init__(self, decompressor) -> None:
+    def __init__(self, decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor) -> None:
         self.d = decompressor
 
     @property

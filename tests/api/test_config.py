@@ -10,7 +10,7 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_disk_formats_restricted(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
+def test_disk_formats_restricted(closing: contextlib.ExitStack, tmp_path) -> None:
     conf = tmp_path / "daguerre.conf"
     conf.write_text("[image_format]\ndisk_formats = raw,iso\n[auth]\nstrategy = trusted-headers\n")
     server = ServerProcess(tmp_path / "d", config=conf).start()
@@ -33,7 +33,7 @@ def test_disk_formats_restricted(closing: contextlib.ExitStack, tmp_path) -> Non
         server.stop()
 
 
-def test_unauthenticated_modes_refuse_non_loopback(tmp_path) -> None:  # noqa: ANN001
+def test_unauthenticated_modes_refuse_non_loopback(tmp_path) -> None:
     for strategy in ("noauth", "trusted-headers"):
         out = subprocess.run(
             [sys.executable, "-m", "daguerre.cli", "serve", "--host", "0.0.0.0", "--port", "1", "--data-dir", str(tmp_path)],
@@ -42,7 +42,7 @@ def test_unauthenticated_modes_refuse_non_loopback(tmp_path) -> None:  # noqa: A
         assert out.returncode == 2 and "only listens on loopback" in out.stderr
 
 
-def test_bad_config_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
+def test_bad_config_is_a_clear_error(tmp_path) -> None:
     conf = tmp_path / "bad.conf"
     conf.write_text("[DEFAULT]\nimage_size_cap = lots\n")
     out = subprocess.run([sys.executable, "-m", "daguerre.cli", "--config", str(conf), "serve"],
@@ -50,7 +50,7 @@ def test_bad_config_is_a_clear_error(tmp_path) -> None:  # noqa: ANN001
     assert out.returncode == 2 and "image_size_cap" in out.stderr
 
 
-def test_store_tuning_options(tmp_path) -> None:  # noqa: ANN001
+def test_store_tuning_options(tmp_path) -> None:
     """Reads/writes/parts in flight are operator options; a bad one is a clear exit 2."""
     from daguerre.settings import load_settings
     from daguerre.stores.registry import build_stores

@@ -59,7 +59,7 @@ def test_upload_preconditions(member: Actor, reader: Actor, other: Actor) -> Non
     assert member.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
 
 
-def test_size_cap_and_retry(member: Actor, trusted_server) -> None:  # noqa: ANN001
+def test_size_cap_and_retry(member: Actor, trusted_server) -> None:
     image = member.create()
     too_big = b"\0" * (64 * 2**20 + 1)  # the test server's image_size_cap is 64 MiB
     r = member.upload(image["id"], too_big)
@@ -78,7 +78,7 @@ def test_declared_size_mismatch(member: Actor) -> None:
     assert member.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
 
 
-def test_client_disconnect_leaves_queued(member: Actor, trusted_server) -> None:  # noqa: ANN001
+def test_client_disconnect_leaves_queued(member: Actor, trusted_server) -> None:
     image = member.create()
     sock = socket.create_connection(("127.0.0.1", trusted_server.port))
     head = (
@@ -101,7 +101,7 @@ def test_client_disconnect_leaves_queued(member: Actor, trusted_server) -> None:
     assert member.upload(image["id"], b"retry").status_code == 204
 
 
-def test_concurrent_upload_conflicts(member: Actor, trusted_server) -> None:  # noqa: ANN001
+def test_concurrent_upload_conflicts(member: Actor, trusted_server) -> None:
     image = member.create()
     sock = socket.create_connection(("127.0.0.1", trusted_server.port))
     head = (
@@ -119,7 +119,7 @@ def test_concurrent_upload_conflicts(member: Actor, trusted_server) -> None:  # 
     assert member.get(f"/v2/images/{image['id']}").json()["checksum"] == hashlib.md5(b"a" * 2000).hexdigest()
 
 
-def test_delete_during_upload_is_gone(member: Actor, trusted_server) -> None:  # noqa: ANN001
+def test_delete_during_upload_is_gone(member: Actor, trusted_server) -> None:
     image = member.create()
     sock = socket.create_connection(("127.0.0.1", trusted_server.port))
     head = (
@@ -140,7 +140,7 @@ def test_delete_during_upload_is_gone(member: Actor, trusted_server) -> None:  #
 def test_chunked_upload_without_length(member: Actor) -> None:
     image = member.create()
 
-    def gen():  # noqa: ANN202
+    def gen():
         for _ in range(5):
             yield b"z" * 100_000
 

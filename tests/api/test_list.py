@@ -12,12 +12,12 @@ from actors import Actor
 
 
 @pytest.fixture
-def fresh(trusted_server) -> Iterator[Actor]:  # noqa: ANN001
+def fresh(trusted_server) -> Iterator[Actor]:
     with Actor(trusted_server.url, f"list-{uuid.uuid4().hex[:8]}", "member,reader") as actor:
         yield actor
 
 
-def ids(resp) -> list[str]:  # noqa: ANN001
+def ids(resp) -> list[str]:
     assert resp.status_code == 200, resp.text
     return [i["id"] for i in resp.json()["images"]]
 

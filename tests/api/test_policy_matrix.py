@@ -52,13 +52,13 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def owner_admin(trusted_server) -> Iterator[Actor]:  # noqa: ANN001
+def owner_admin(trusted_server) -> Iterator[Actor]:
     with Actor(trusted_server.url, OWNER, "admin,member,reader") as actor:
         yield actor
 
 
 @pytest.mark.parametrize(("role", "own", "vis", "action"), CASES)
-def test_matrix(trusted_server, owner_admin: Actor, role: str, own: bool, vis: str, action: str) -> None:  # noqa: ANN001
+def test_matrix(trusted_server, owner_admin: Actor, role: str, own: bool, vis: str, action: str) -> None:
     image = owner_admin.create(name=f"m-{vis}", visibility=vis)
     iid = image["id"]
     assert owner_admin.upload(iid, b"payload").status_code == 204
@@ -78,7 +78,7 @@ def test_matrix(trusted_server, owner_admin: Actor, role: str, own: bool, vis: s
     assert r.status_code == expected(role, own, vis, action), r.text
 
 
-def test_operator_policy_file(tmp_path) -> None:  # noqa: ANN001
+def test_operator_policy_file(tmp_path) -> None:
     from daguerre.testing.server import ServerProcess
 
     policy = tmp_path / "policy.yaml"
@@ -98,7 +98,7 @@ def test_operator_policy_file(tmp_path) -> None:  # noqa: ANN001
         server.stop()
 
 
-def test_system_scope_token_is_refused(trusted_server) -> None:  # noqa: ANN001
+def test_system_scope_token_is_refused(trusted_server) -> None:
     with Actor(trusted_server.url, "sys", "admin,member,reader") as caller:
         caller.client.headers["OpenStack-System-Scope"] = "all"
         assert caller.post("/v2/images", json={}).status_code == 403

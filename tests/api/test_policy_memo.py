@@ -30,12 +30,12 @@ def test_default_rules_share_one_decision_across_images() -> None:
     policy = _policy()
     ctx = _ctx()
     assert all(policy.check(ctx, "get_image", _target(f"img-{i}")) for i in range(50))
-    assert len(policy._cache) == 1  # noqa: SLF001 - the property under test
+    assert len(policy._cache) == 1
     assert not policy.check(ctx, "get_image", _target("img-x", owner="p2"))
     assert policy.check(ctx, "get_image", _target("img-y", owner="p2", visibility="public"))
 
 
-def test_rule_reading_the_image_id_decides_per_image(tmp_path) -> None:  # noqa: ANN001
+def test_rule_reading_the_image_id_decides_per_image(tmp_path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text('"get_image": "\'img-1\':%(id)s"\n')
     policy = _policy(str(path))
@@ -45,7 +45,7 @@ def test_rule_reading_the_image_id_decides_per_image(tmp_path) -> None:  # noqa:
     assert policy.check(ctx, "get_image", _target("img-1"))
 
 
-def test_edited_policy_file_takes_effect(tmp_path) -> None:  # noqa: ANN001
+def test_edited_policy_file_takes_effect(tmp_path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text('"add_image": "role:member"\n')
     policy = _policy(str(path))

@@ -11,7 +11,7 @@ from pg_fixtures import pg_url  # noqa: F401
 pytestmark = pytest.mark.postgres
 
 
-def test_nul_in_url_and_bounds_on_postgres(tmp_path, pg_url: str) -> None:  # noqa: ANN001, F811
+def test_nul_in_url_and_bounds_on_postgres(tmp_path, pg_url: str) -> None:  # noqa: F811
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_DATABASE__CONNECTION": pg_url}
     server = ServerProcess(tmp_path / "pg", env=env).start()
     try:

@@ -23,7 +23,7 @@ from daguerre.testing.server import ServerProcess
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
 
-def _allow(r) -> set[str]:  # noqa: ANN001
+def _allow(r) -> set[str]:
     return {m.strip() for m in r.headers["allow"].split(",")}
 
 
@@ -75,7 +75,7 @@ def test_allow_lists_what_glance_lists(member: Actor) -> None:
     assert r.status_code == 405 and _allow(r) == {"GET"}
 
 
-def test_head_is_405_on_api_resources_as_in_glance(member: Actor, anon) -> None:  # noqa: ANN001
+def test_head_is_405_on_api_resources_as_in_glance(member: Actor, anon) -> None:
     image = member.create()
     member.upload(image["id"], b"data")
     for path in (
@@ -127,7 +127,7 @@ def test_ranges_and_416(member: Actor) -> None:
     assert member.upload(image["id"], data).status_code == 204
     url = f"/v2/images/{image['id']}/file"
 
-    def get(**headers: str):  # noqa: ANN202
+    def get(**headers: str):
         return member.get(url, headers={"Accept": "application/json", **headers})
 
     r = get(Range="bytes=10-19")
@@ -185,7 +185,7 @@ class _Files:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
@@ -223,7 +223,7 @@ def _finished(admin: Actor, task_id: str) -> dict:
     raise AssertionError(f"task {task_id} did not finish")
 
 
-def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> None:  # noqa: ANN001
+def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> None:
     server, url = task_server
     admin = Actor(server.url, "admin-project", "admin,member,reader")
     props = {"disk_format": "raw", "container_format": "bare", "name": "legacy", "tags": ["x", "y", "x"],
@@ -242,7 +242,7 @@ def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> Non
     assert not any(re.search(r"[\[\]']", str(v)) for v in image.values() if isinstance(v, str))
 
 
-def test_task_image_properties_bad_values_are_4xx(task_server) -> None:  # noqa: ANN001
+def test_task_image_properties_bad_values_are_4xx(task_server) -> None:
     server, url = task_server
     admin = Actor(server.url, "admin-project", "admin,member,reader")
     before = len(admin.get("/v2/images").json()["images"])

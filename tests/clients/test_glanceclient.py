@@ -16,11 +16,11 @@ GLANCE = str(Path(sys.executable).parent / "glance")
 
 
 @pytest.fixture
-def glance(noauth_server):  # noqa: ANN001, ANN201
+def glance(noauth_server):
     return Client(endpoint=f"{noauth_server.url}/v2", token="unused-in-noauth")
 
 
-def test_library_workflow(glance, tmp_path: Path) -> None:  # noqa: ANN001
+def test_library_workflow(glance, tmp_path: Path) -> None:
     data = os.urandom(3 * 2**20 + 7)
     image = glance.images.create(
         name="lib-test", disk_format="raw", container_format="bare", os_distro="cirros"
@@ -44,14 +44,14 @@ def test_library_workflow(glance, tmp_path: Path) -> None:  # noqa: ANN001
     assert image.id not in [i.id for i in glance.images.list()]
 
 
-def run_cli(server, *args: str) -> str:  # noqa: ANN001
+def run_cli(server, *args: str) -> str:
     env = {**os.environ, "OS_IMAGE_URL": server.url, "OS_AUTH_TOKEN": "noauth"}
     out = subprocess.run([GLANCE, *args], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr + out.stdout
     return out.stdout
 
 
-def test_cli_workflow(noauth_server, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_workflow(noauth_server, tmp_path: Path) -> None:
     src = tmp_path / "disk.raw"
     src.write_bytes(os.urandom(2 * 2**20))
     out = run_cli(noauth_server, "image-create", "--name", "cli-img", "--disk-format", "raw",

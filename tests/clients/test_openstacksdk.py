@@ -17,12 +17,12 @@ OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 
 @pytest.fixture
-def conn(noauth_server):  # noqa: ANN001, ANN201
+def conn(noauth_server):
     return openstack.connection.Connection(auth_type="none", endpoint_override=noauth_server.url + "/v2",
                                            image_endpoint_override=noauth_server.url)  # fmt: skip
 
 
-def test_sdk_workflow(conn, tmp_path: Path) -> None:  # noqa: ANN001
+def test_sdk_workflow(conn, tmp_path: Path) -> None:
     data = os.urandom(2 * 2**20 + 3)
     image = conn.image.create_image(name="sdk-img", data=data, disk_format="raw", container_format="bare",
                                     allow_duplicates=True, validate_checksum=False)  # fmt: skip
@@ -46,7 +46,7 @@ def test_sdk_workflow(conn, tmp_path: Path) -> None:  # noqa: ANN001
         conn.image.find_image(image.id, ignore_missing=False)
 
 
-def run_osc(server, *args: str) -> str:  # noqa: ANN001
+def run_osc(server, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     cmd = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint", server.url, *args]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
@@ -54,7 +54,7 @@ def run_osc(server, *args: str) -> str:  # noqa: ANN001
     return out.stdout
 
 
-def test_openstack_image_cli(noauth_server, tmp_path: Path) -> None:  # noqa: ANN001
+def test_openstack_image_cli(noauth_server, tmp_path: Path) -> None:
     src = tmp_path / "osc.raw"
     src.write_bytes(os.urandom(2**20))
     created = json.loads(run_osc(noauth_server, "image", "create", "--disk-format", "raw", "--container-format",

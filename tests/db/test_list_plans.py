@@ -19,7 +19,7 @@ class _Capture:
         self.dialect = type("D", (), {"name": dialect})
         self.statement = None
 
-    async def execute(self, statement, params=None):  # noqa: ANN001, ANN201
+    async def execute(self, statement, params=None):
         self.statement = statement.params(params or {})
         raise _Captured
 

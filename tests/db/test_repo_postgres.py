@@ -7,5 +7,5 @@ pytestmark = pytest.mark.postgres
 
 class TestPostgreSQL(RepoSuite):
     @pytest.fixture
-    def db(self, pg_db):  # noqa: ANN001, ANN201
+    def db(self, pg_db):
         return pg_db

@@ -5,5 +5,5 @@ from daguerre.testing.repo_suite import RepoSuite
 
 class TestSQLite(RepoSuite):
     @pytest.fixture
-    def db(self, sqlite_db):  # noqa: ANN001, ANN201
+    def db(self, sqlite_db):
         return sqlite_db

@@ -19,7 +19,7 @@ def _db_path(db: Database) -> str:
     return sa.engine.make_url(db.url).database
 
 
-async def _ticks_during(coro, interval: float = 0.005) -> tuple[object, int]:  # noqa: ANN001
+async def _ticks_during(coro, interval: float = 0.005) -> tuple[object, int]:
     """Run ``coro`` while a ticker counts loop turns: a blocked loop counts none."""
     ticks = 0
     done = asyncio.Event()
@@ -63,7 +63,7 @@ async def test_write_waits_for_another_writer_without_blocking_the_loop(sqlite_d
         assert (await conn.execute(sa.text("SELECT count(*) FROM after_lock"))).scalar() == 0
 
 
-async def test_write_gives_up_after_the_lock_wait(sqlite_db: Database, monkeypatch) -> None:  # noqa: ANN001
+async def test_write_gives_up_after_the_lock_wait(sqlite_db: Database, monkeypatch) -> None:
     monkeypatch.setattr(database_mod, "WRITE_LOCK_WAIT", 0.2)
     other = sqlite3.connect(_db_path(sqlite_db), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
@@ -132,7 +132,7 @@ async def test_cancelled_write_rolls_back_and_frees_the_writer(sqlite_db: Databa
         assert (await conn.execute(sa.text("SELECT x FROM t"))).scalars().all() == [2]
 
 
-async def test_checkpoints_keep_the_log_small(sqlite_db: Database, monkeypatch) -> None:  # noqa: ANN001
+async def test_checkpoints_keep_the_log_small(sqlite_db: Database, monkeypatch) -> None:
     monkeypatch.setattr(database_mod, "WAL_CHECKPOINT_BYTES", 64 * 1024)
     wal = Path(_db_path(sqlite_db) + "-wal")
     async with sqlite_db.write() as conn:

@@ -29,7 +29,7 @@ def _start_upload(server: ServerProcess, actor: Actor, image_id: str, total: int
     return sock
 
 
-def test_sigkill_mid_upload_then_restart(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
+def test_sigkill_mid_upload_then_restart(closing: contextlib.ExitStack, tmp_path) -> None:
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers"}
     server = ServerProcess(tmp_path / "data", env=env).start()
     actor = closing.enter_context(Actor(server.url, "crash", "member,reader"))
@@ -58,7 +58,7 @@ def test_sigkill_mid_upload_then_restart(closing: contextlib.ExitStack, tmp_path
         server.stop()
 
 
-def test_rss_flat_for_4gib_upload_and_download(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
+def test_rss_flat_for_4gib_upload_and_download(closing: contextlib.ExitStack, tmp_path) -> None:
     server = ServerProcess(tmp_path / "data", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers"}).start()
     try:
         actor = closing.enter_context(Actor(server.url, "mem", "member,reader"))

@@ -15,7 +15,7 @@ from daguerre.testing.server import ServerProcess
 pytestmark = pytest.mark.postgres
 
 
-def test_two_servers_share_postgres(closing: contextlib.ExitStack, tmp_path, pg_url: str) -> None:  # noqa: ANN001
+def test_two_servers_share_postgres(closing: contextlib.ExitStack, tmp_path, pg_url: str) -> None:
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_DATABASE__CONNECTION": pg_url,
            "DAGUERRE_GLANCE_STORE__FILESYSTEM_STORE_DATADIR": str(tmp_path / "shared-images")}  # fmt: skip
     one = ServerProcess(tmp_path / "one", env=env).start()

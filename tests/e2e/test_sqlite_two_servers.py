@@ -13,7 +13,7 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_two_servers_share_sqlite(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
+def test_two_servers_share_sqlite(closing: contextlib.ExitStack, tmp_path) -> None:
     env = {
         "DAGUERRE_AUTH__STRATEGY": "trusted-headers",
         "DAGUERRE_DATABASE__CONNECTION": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}",

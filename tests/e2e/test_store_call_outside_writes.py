@@ -28,7 +28,7 @@ QUICK = 10.0
 class StallingStore(FilesystemStore):
     """A filesystem store whose in-use check, once ``stall`` is set, waits for ``release``."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.stall = False
         self.entered = asyncio.Event()
@@ -47,7 +47,7 @@ class Live:
     client: httpx.AsyncClient
     store: StallingStore
 
-    async def create(self, **body) -> str:  # noqa: ANN003
+    async def create(self, **body) -> str:
         r = await self.client.post(
             "/v2/images", json={"disk_format": "raw", "container_format": "bare", **body}
         )
@@ -75,7 +75,7 @@ class Live:
 
 
 @pytest.fixture
-async def live(tmp_path) -> AsyncIterator[Live]:  # noqa: ANN001
+async def live(tmp_path) -> AsyncIterator[Live]:
     settings = load_settings(env={"DAGUERRE_DEFAULT__DATA_DIR": str(tmp_path),
                                   "DAGUERRE_AUTH__STRATEGY": "trusted-headers"})  # fmt: skip
     assert settings.database_url.startswith("sqlite")
@@ -156,7 +156,7 @@ async def test_data_in_use_is_not_deleted(live: Live) -> None:
     assert await live.store.stat(doomed) == 4096
 
 
-async def test_the_debug_guard_refuses_store_calls_inside_write_transactions(tmp_path) -> None:  # noqa: ANN001
+async def test_the_debug_guard_refuses_store_calls_inside_write_transactions(tmp_path) -> None:
     rt = build_runtime(load_settings(env={"DAGUERRE_DEFAULT__DATA_DIR": str(tmp_path)}))
     check_store_io(rt)
     await rt.db.upgrade()

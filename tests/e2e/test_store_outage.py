@@ -10,7 +10,7 @@ from actors import Actor
 from daguerre.testing.server import ServerProcess
 
 
-def test_filesystem_store_outage_and_recovery(closing: contextlib.ExitStack, tmp_path) -> None:  # noqa: ANN001
+def test_filesystem_store_outage_and_recovery(closing: contextlib.ExitStack, tmp_path) -> None:
     images = tmp_path / "images"
     server = ServerProcess(tmp_path / "d", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers",
                                                 "DAGUERRE_GLANCE_STORE__FILESYSTEM_STORE_DATADIR": str(images)}).start()  # fmt: skip

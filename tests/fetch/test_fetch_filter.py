@@ -319,7 +319,7 @@ async def test_unresolvable_name_refused():
 
 
 async def test_ip_literal_in_allowed_hosts_allows_just_that_address_and_port():
-    opts = dict(allowed_hosts=("127.0.0.1",), allowed_ports=(8000,))
+    opts = {"allowed_hosts": ("127.0.0.1",), "allowed_ports": (8000,)}
     checked = await check_url("http://127.0.0.1:8000/x", ImportFilteringSection(**opts), resolver())
     assert checked.addresses == ("127.0.0.1",)
     assert "port 8001" in await refused("http://127.0.0.1:8001/x", **opts)

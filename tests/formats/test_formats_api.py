@@ -34,7 +34,7 @@ def actor(server: ServerProcess) -> Iterator[Actor]:
         yield actor
 
 
-def _upload(actor: Actor, claim: str, data: bytes):  # noqa: ANN202
+def _upload(actor: Actor, claim: str, data: bytes):
     image = actor.create(disk_format=claim, container_format="bare")
     return image, actor.upload(image["id"], data)
 
@@ -60,7 +60,7 @@ def _import(actor: Actor, claim: str, data: bytes) -> tuple[dict, dict]:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_malicious_refused_on_upload_and_import(actor: Actor, corpus, workdir, name: str) -> None:  # noqa: ANN001
+def test_malicious_refused_on_upload_and_import(actor: Actor, corpus, workdir, name: str) -> None:
     builder, claim, expected = CASES[name]
     data = bytes(builder(Ctx(corpus, workdir, f"api-{name}")))
     image, r = _upload(actor, claim, data)
@@ -77,7 +77,7 @@ def test_malicious_refused_on_upload_and_import(actor: Actor, corpus, workdir, n
 
 
 @pytest.mark.parametrize("name", VALID)
-def test_valid_accepted_on_upload_and_import(actor: Actor, corpus, name: str) -> None:  # noqa: ANN001
+def test_valid_accepted_on_upload_and_import(actor: Actor, corpus, name: str) -> None:
     img = corpus[name]
     data = img.read()
     expected_virtual = qemu_info(img.path, img.qemu_fmt)["virtual-size"]
@@ -94,7 +94,7 @@ def test_valid_accepted_on_upload_and_import(actor: Actor, corpus, name: str) ->
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED_ANYWAY))
-def test_qed_and_luks_refused_through_the_api(actor: Actor, corpus, name: str) -> None:  # noqa: ANN001
+def test_qed_and_luks_refused_through_the_api(actor: Actor, corpus, name: str) -> None:
     img = corpus[name]
     image, r = _upload(actor, img.claim, img.read())
     assert r.status_code == 415 and all(c in r.text for c in REFUSED_ANYWAY[name])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def import_env(file_server, **extra: str) -> dict[str, str]:  # noqa: ANN001 - a FileServer
+def import_env(file_server, **extra: str) -> dict[str, str]:
     return {
         "DAGUERRE_AUTH__STRATEGY": "trusted-headers",
         "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_HOSTS": "127.0.0.1",

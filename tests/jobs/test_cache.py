@@ -60,7 +60,7 @@ def test_cache_cycle(closing: contextlib.ExitStack, cache_server: ServerProcess)
     assert next(v for v in versions if v["status"] == "CURRENT")["id"] == "v2.18"
 
 
-def test_no_cache_dir_is_404(closing: contextlib.ExitStack, trusted_server) -> None:  # noqa: ANN001
+def test_no_cache_dir_is_404(closing: contextlib.ExitStack, trusted_server) -> None:
     admin = closing.enter_context(Actor(trusted_server.url, "c-admin", "admin,member,reader"))
     assert admin.get("/v2/cache").status_code == 404
     member = closing.enter_context(Actor(trusted_server.url, "c-member", "member,reader"))

@@ -44,27 +44,27 @@ def test_attack_urls_refused_with_400(importer: Actor, url: str) -> None:
 class _Redirect(http.server.BaseHTTPRequestHandler):
     target = ""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(302)
         self.send_header("Location", self.target)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):
     hits = 0
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).hits += 1
         self.send_response(200)
         self.send_header("Content-Length", "4")
         self.end_headers()
         self.wfile.write(b"oops")
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 
@@ -102,14 +102,12 @@ def test_redirect_to_loopback_is_refused_without_connecting(
 
 def test_rate_limit_and_policy_restriction(
     closing: contextlib.ExitStack, tmp_path: Path, file_server
-) -> None:  # noqa: ANN001
+) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text('"web_download": "role:admin"\n')
     from conftest_env import import_env
 
-    server = ServerProcess(tmp_path / "d", env=import_env(file_server, **{
-        "DAGUERRE_IMPORT_FILTERING_OPTS__RATE_LIMIT_PER_MINUTE": "2",
-        "DAGUERRE_OSLO_POLICY__POLICY_FILE": str(policy)})).start()  # fmt: skip
+    server = ServerProcess(tmp_path / "d", env=import_env(file_server, DAGUERRE_IMPORT_FILTERING_OPTS__RATE_LIMIT_PER_MINUTE="2", DAGUERRE_OSLO_POLICY__POLICY_FILE=str(policy))).start()  # fmt: skip
     try:
         member = closing.enter_context(Actor(server.url, "rl", "member,reader"))
         admin = closing.enter_context(Actor(server.url, "rl", "admin,member,reader"))
@@ -130,7 +128,7 @@ def test_rate_limit_and_policy_restriction(
 
 def test_introspected_properties_admin_only(
     closing: contextlib.ExitStack, importer: Actor, import_server, images_dir: Path
-) -> None:  # noqa: ANN001
+) -> None:
     image = importer.create(name="intro", disk_format="raw")
     importer.put(f"/v2/images/{image['id']}/stage", content=(images_dir / "disk.raw").read_bytes()[: 2**20],
                  headers={"Content-Type": "application/octet-stream"})  # fmt: skip
@@ -161,7 +159,7 @@ def test_introspected_properties_admin_only(
 @pytest.mark.slow
 def test_sigkill_during_conversion(
     closing: contextlib.ExitStack, tmp_path: Path, file_server, images_dir: Path
-) -> None:  # noqa: ANN001
+) -> None:
     from conftest_env import import_env
 
     big = images_dir / "big.qcow2"
@@ -199,7 +197,7 @@ def test_sigkill_during_conversion(
         )
         time.sleep(0.5)
         assert list((tmp_path / "d" / "work").iterdir()) == []
-        leftovers = [p for p in (tmp_path / "d" / "images" / ".tmp").iterdir()]
+        leftovers = list((tmp_path / "d" / "images" / ".tmp").iterdir())
         assert leftovers == []
         assert not (tmp_path / "d" / "staging" / image["id"]).exists()
     finally:
@@ -207,7 +205,7 @@ def test_sigkill_during_conversion(
 
 
 @pytest.fixture
-def noauth_import_server(tmp_path: Path, file_server):  # noqa: ANN001, ANN201
+def noauth_import_server(tmp_path: Path, file_server):
     from conftest_env import import_env
 
     env = import_env(file_server)
@@ -217,7 +215,7 @@ def noauth_import_server(tmp_path: Path, file_server):  # noqa: ANN001, ANN201
     server.stop()
 
 
-def test_red_hat_task_create_command(noauth_import_server, file_server) -> None:  # noqa: ANN001
+def test_red_hat_task_create_command(noauth_import_server, file_server) -> None:
     glance = str(Path(sys.executable).parent / "glance")
     env = {**os.environ, "OS_IMAGE_URL": noauth_import_server.url, "OS_AUTH_TOKEN": "noauth"}
     task_input = json.dumps(

@@ -61,7 +61,7 @@ def test_glance_direct_qcow2_to_raw(importer: Actor, images_dir: Path, tmp_path:
     assert tasks[-1]["status"] == "success" and tasks[-1]["result"] == {"image_id": image["id"]}
 
 
-def test_web_download_vmdk_introspected(importer: Actor, file_server) -> None:  # noqa: ANN001
+def test_web_download_vmdk_introspected(importer: Actor, file_server) -> None:
     image = importer.create(name="wd", disk_format="vmdk")
     r = importer.post(f"/v2/images/{image['id']}/import",
                       json={"method": {"name": "web-download", "uri": file_server.url("disk.vmdk")}})  # fmt: skip
@@ -71,7 +71,7 @@ def test_web_download_vmdk_introspected(importer: Actor, file_server) -> None:  
     assert done["disk_format"] == "raw" and done["virtual_size"] == 64 * 2**20
 
 
-def test_web_download_gzip_qcow2(importer: Actor, file_server) -> None:  # noqa: ANN001
+def test_web_download_gzip_qcow2(importer: Actor, file_server) -> None:
     image = importer.create(name="gz", disk_format="qcow2")
     r = importer.post(f"/v2/images/{image['id']}/import",
                       json={"method": {"name": "web-download", "uri": file_server.url("disk.qcow2.gz")}})  # fmt: skip
@@ -81,7 +81,7 @@ def test_web_download_gzip_qcow2(importer: Actor, file_server) -> None:  # noqa:
     assert done["disk_format"] == "raw" and done["size"] == 64 * 2**20
 
 
-def test_refused_backing_file_and_bomb(importer: Actor, file_server, import_server) -> None:  # noqa: ANN001
+def test_refused_backing_file_and_bomb(importer: Actor, file_server, import_server) -> None:
     image = importer.create(name="bad", disk_format="qcow2")
     assert importer.post(f"/v2/images/{image['id']}/import",
                          json={"method": {"name": "web-download", "uri": file_server.url("backing.qcow2")}}).status_code == 202  # fmt: skip
@@ -98,7 +98,7 @@ def test_refused_backing_file_and_bomb(importer: Actor, file_server, import_serv
     task = importer.get(f"/v2/images/{bomb['id']}/tasks").json()["tasks"][-1]
     assert task["status"] == "failure", task
     work = import_server.data_dir / "work"
-    assert [p for p in work.iterdir()] == []
+    assert list(work.iterdir()) == []
     assert not (import_server.data_dir / "staging" / bomb["id"]).exists()
 
 
@@ -147,7 +147,7 @@ def test_import_preconditions(importer: Actor, other: Actor) -> None:
 
 def test_tasks_api_admin_only(
     closing: contextlib.ExitStack, importer: Actor, import_server, file_server
-) -> None:  # noqa: ANN001
+) -> None:
     assert importer.get("/v2/tasks").status_code == 403
     admin = closing.enter_context(Actor(import_server.url, "admin-proj", "admin,member,reader"))
     body = {"type": "import", "input": {"import_from_format": "qcow2", "import_from": file_server.url("disk.qcow2"),

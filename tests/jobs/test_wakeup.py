@@ -14,12 +14,12 @@ from daguerre.settings import load_settings
 KIND = "test-wakeup"
 
 
-async def test_committed_job_wakes_idle_worker(tmp_path) -> None:  # noqa: ANN001
+async def test_committed_job_wakes_idle_worker(tmp_path) -> None:
     rt = build_runtime(load_settings(env={"DAGUERRE_DEFAULT__DATA_DIR": str(tmp_path)}))
     await rt.db.upgrade()
     ran = asyncio.Event()
 
-    async def handler(_rt, job) -> None:  # noqa: ANN001
+    async def handler(_rt, job) -> None:
         ran.set()
 
     register(KIND, handler)

@@ -29,10 +29,10 @@ class WebServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args) -> None:  # noqa: ANN002
+            def log_message(self, *args) -> None:
                 pass
 
-            def do_HEAD(self) -> None:  # noqa: N802
+            def do_HEAD(self) -> None:
                 if self.path == "/nohead.raw":
                     self.send_response(405)
                     self.send_header("Content-Length", "0")
@@ -40,7 +40,7 @@ class WebServer:
                     return
                 self._serve(head=True)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 self._serve(head=False)
 
             def _serve(self, head: bool) -> None:

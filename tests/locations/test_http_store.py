@@ -59,7 +59,7 @@ async def test_refusals_and_errors(store: HttpStore, web: WebServer) -> None:
 
 
 async def test_read_only(store: HttpStore, web: WebServer) -> None:
-    async def chunks():  # noqa: ANN202
+    async def chunks():
         yield b"x"
 
     with pytest.raises(StoreReadOnly):

@@ -16,7 +16,7 @@ V20 = "application/openstack-images-v2.0-json-patch"
 
 def add(
     actor: Actor, image_id: str, url: str, metadata: dict | None = None, where: str = "-", **extra
-) -> httpx.Response:  # noqa: ANN003
+) -> httpx.Response:
     value = {"url": url, "metadata": metadata if metadata is not None else {}, **extra}
     return actor.patch(image_id, [{"op": "add", "path": f"/locations/{where}", "value": value}])
 

@@ -21,7 +21,7 @@ class Namespaces:
         self.admin = admin
         self.created: list[str] = []
 
-    def create(self, name: str | None = None, **body) -> dict:  # noqa: ANN003
+    def create(self, name: str | None = None, **body) -> dict:
         body = {"namespace": name or unique(), "visibility": "public", **body}
         r = self.admin.post(NS, json=body)
         assert r.status_code == 201, r.text

@@ -242,7 +242,7 @@ def test_tags_list_paging(admin: Actor, namespaces: Namespaces) -> None:
     for name in ("c", "a", "d", "b"):
         assert admin.post(f"{base}/{name}").status_code == 201
 
-    def names(**params) -> list[str]:  # noqa: ANN003
+    def names(**params) -> list[str]:
         r = admin.get(base, params=params)
         assert r.status_code == 200, r.text
         return [t["name"] for t in r.json()["tags"]]
@@ -260,7 +260,7 @@ def test_tags_list_paging(admin: Actor, namespaces: Namespaces) -> None:
 # --- resource types -----------------------------------------------------------------------
 
 
-def test_resource_types_list(catalog, admin: Actor, reader: Actor) -> None:  # noqa: ANN001
+def test_resource_types_list(catalog, admin: Actor, reader: Actor) -> None:
     for who in (admin, reader):
         r = who.get(f"{MD}/resource_types")
         assert r.status_code == 200, r.text
@@ -273,7 +273,7 @@ def test_resource_types_list(catalog, admin: Actor, reader: Actor) -> None:  # n
     assert admin.request("GET", f"{MD}/resource_types", content=b"{}").status_code == 400
 
 
-def test_associations(catalog, admin: Actor, namespaces: Namespaces) -> None:  # noqa: ANN001
+def test_associations(catalog, admin: Actor, namespaces: Namespaces) -> None:
     ns = namespaces.create()["namespace"]
     base = f"{NS}/{ns}/resource_types"
     first = admin.get(f"{MD}/resource_types").json()["resource_types"][0]["name"]

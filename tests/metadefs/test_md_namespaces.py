@@ -208,7 +208,7 @@ def test_list_paging_sorting_filters(admin: Actor, namespaces: Namespaces) -> No
     made = [namespaces.create(f"{tag}-{i}", visibility="public" if i % 2 else "private") for i in range(5)]
     names = sorted(m["namespace"] for m in made)
 
-    def listing(**params) -> dict:  # noqa: ANN003
+    def listing(**params) -> dict:
         r = admin.get(NS, params=params)
         assert r.status_code == 200, r.text
         return r.json()

@@ -71,7 +71,7 @@ def _call(who: Actor, method: str, url: str, body: dict | None = None) -> httpx.
 
 
 @pytest.mark.parametrize("who", ["reader", "member"])
-def test_readers_read_public_and_own(request, world: dict[str, str], who: str) -> None:  # noqa: ANN001
+def test_readers_read_public_and_own(request, world: dict[str, str], who: str) -> None:
     actor: Actor = request.getfixturevalue(who)
     for ns in (world["public"], world["private_mine"]):
         for method, url in _reads(ns):
@@ -81,7 +81,7 @@ def test_readers_read_public_and_own(request, world: dict[str, str], who: str) -
 
 
 @pytest.mark.parametrize("who", ["reader", "member"])
-def test_non_admins_cannot_write(request, admin: Actor, world: dict[str, str], who: str) -> None:  # noqa: ANN001
+def test_non_admins_cannot_write(request, admin: Actor, world: dict[str, str], who: str) -> None:
     actor: Actor = request.getfixturevalue(who)
     for key, expected in (("public", 403), ("private_mine", 403), ("private_admin", 404)):
         for method, url, body in _writes(world[key]):
@@ -123,7 +123,7 @@ def test_admin_reads_everything(admin: Actor, world: dict[str, str]) -> None:
 
 def test_no_reader_role(
     closing: contextlib.ExitStack, trusted_server, world: dict[str, str], project: str
-) -> None:  # noqa: ANN001
+) -> None:
     nobody = closing.enter_context(Actor(trusted_server.url, project, ""))
     assert nobody.get(NS).status_code == 403
     assert nobody.get(f"{MD}/resource_types").status_code == 403

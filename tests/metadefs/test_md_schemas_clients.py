@@ -101,7 +101,7 @@ def test_schemas_on_the_live_server(reader: Actor) -> None:
 # --- what Tempest's image admin metadefs tests do, step by step ---------------------------
 
 
-def test_tempest_namespaces_flow(catalog, admin: Actor) -> None:  # noqa: ANN001
+def test_tempest_namespaces_flow(catalog, admin: Actor) -> None:
     resource_name = admin.get(f"{MD}/resource_types").json()["resource_types"][0]["name"]
     name = unique("tempest")
     r = admin.post(NS, json={"namespace": name, "visibility": "public", "description": "Tempest",
@@ -119,7 +119,7 @@ def test_tempest_namespaces_flow(catalog, admin: Actor) -> None:  # noqa: ANN001
     assert admin.get(f"{NS}/{name}").status_code == 404
 
 
-def test_tempest_property_and_association_flow(catalog, admin: Actor, namespaces: Namespaces) -> None:  # noqa: ANN001
+def test_tempest_property_and_association_flow(catalog, admin: Actor, namespaces: Namespaces) -> None:
     resource_name = admin.get(f"{MD}/resource_types").json()["resource_types"][0]["name"]
     ns = namespaces.create(visibility="public", description="Tempest", protected=False)["namespace"]
     assert admin.post(f"{NS}/{ns}/resource_types", json={"name": resource_name}).status_code == 201
@@ -160,7 +160,7 @@ def test_tempest_objects_and_tags_flow(admin: Actor, namespaces: Namespaces) -> 
 
 
 @needs_schema_routes
-def test_glanceclient_metadefs(noauth_server) -> None:  # noqa: ANN001
+def test_glanceclient_metadefs(noauth_server) -> None:
     glance = Client(endpoint=f"{noauth_server.url}/v2", token="unused-in-noauth")
     name = unique("gc")
     ns = glance.metadefs_namespace.create(namespace=name, display_name="GC", visibility="public",

@@ -25,13 +25,13 @@ BIN = Path(sys.executable).parent
 OS_PY = REPO / ".venv-openstack" / "bin" / "python"
 
 
-def admin_session(ks) -> ks_session.Session:  # noqa: ANN001
+def admin_session(ks) -> ks_session.Session:
     auth = v3.Password(auth_url=ks.url, username="admin", password="admin-secret", project_name="admin",
                        user_domain_id="default", project_domain_id="default")  # fmt: skip
     return ks_session.Session(auth=auth)
 
 
-def make_user(ks, role: str = "member") -> dict:  # noqa: ANN001
+def make_user(ks, role: str = "member") -> dict:
     """A fresh project and a user holding ``role`` on it; returns their names and ids."""
     s = admin_session(ks)
     ep = {"endpoint_filter": {"service_type": "identity", "interface": "public"}}
@@ -46,13 +46,13 @@ def make_user(ks, role: str = "member") -> dict:  # noqa: ANN001
     return {"project": name, "project_id": project["id"], "user": f"u-{name}", "password": "pw-secret"}
 
 
-def token_for(ks, who: dict) -> str:  # noqa: ANN001
+def token_for(ks, who: dict) -> str:
     auth = v3.Password(auth_url=ks.url, username=who["user"], password=who["password"], project_name=who["project"],
                        user_domain_id="default", project_domain_id="default")  # fmt: skip
     return ks_session.Session(auth=auth).get_token()
 
 
-def start_daguerre(ks, tmp_path: Path) -> ServerProcess:  # noqa: ANN001
+def start_daguerre(ks, tmp_path: Path) -> ServerProcess:
     from daguerre.testing.server import free_port
 
     port = free_port()
@@ -71,13 +71,13 @@ def start_daguerre(ks, tmp_path: Path) -> ServerProcess:  # noqa: ANN001
 
 
 @pytest.fixture
-def daguerre(keystone, tmp_path: Path):  # noqa: ANN001, ANN201
+def daguerre(keystone, tmp_path: Path):
     server = start_daguerre(keystone, tmp_path)
     yield server
     server.stop()
 
 
-def cli_env(ks, who: dict) -> dict[str, str]:  # noqa: ANN001
+def cli_env(ks, who: dict) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
     env.update({"OS_AUTH_URL": ks.url, "OS_USERNAME": who["user"], "OS_PASSWORD": who["password"],
                 "OS_PROJECT_NAME": who["project"], "OS_USER_DOMAIN_NAME": "Default",
@@ -92,7 +92,7 @@ def run(cmd: list[str], env: dict[str, str]) -> str:
     return out.stdout
 
 
-def test_clis_with_real_credentials(keystone, daguerre, tmp_path: Path) -> None:  # noqa: ANN001
+def test_clis_with_real_credentials(keystone, daguerre, tmp_path: Path) -> None:
     who = make_user(keystone)
     env = cli_env(keystone, who)
     src = tmp_path / "disk.raw"
@@ -121,7 +121,7 @@ def test_clis_with_real_credentials(keystone, daguerre, tmp_path: Path) -> None:
     run([str(BIN / "glance"), "image-delete", gid], env)
 
 
-def test_project_isolation_everywhere(closing: contextlib.ExitStack, keystone, daguerre) -> None:  # noqa: ANN001
+def test_project_isolation_everywhere(closing: contextlib.ExitStack, keystone, daguerre) -> None:
     a, b = make_user(keystone), make_user(keystone)
     ca = closing.enter_context(
         httpx.Client(
@@ -173,7 +173,7 @@ def test_project_isolation_everywhere(closing: contextlib.ExitStack, keystone, d
 
 def test_upload_outlives_its_token(
     closing: contextlib.ExitStack, short_lived_keystone, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     ks = short_lived_keystone
     server = start_daguerre(ks, tmp_path)
     try:

@@ -95,7 +95,7 @@ async def finish(task: asyncio.Task, probe: Probe) -> None:
 
 async def cancel_while_in_flight(
     store, probe: Probe, key: str, data: bytes, in_flight: int, announce: bool
-) -> None:  # noqa: ANN001
+) -> None:
     """Start a put, wait until ``in_flight`` gated calls run, cancel it with the calls held for
     0.5 s more, and check the cancellation went on only after every call had finished."""
     task = asyncio.create_task(store.put(key, source(data), size=len(data) if announce else None))

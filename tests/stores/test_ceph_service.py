@@ -27,14 +27,14 @@ from daguerre.testing.server import ServerProcess
 pytestmark = pytest.mark.ceph
 
 
-def s3_client(ceph: dict):  # noqa: ANN201 - a boto3 S3 client
+def s3_client(ceph: dict):
     s3 = ceph["s3"]
     return boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
                         aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def bucket(ceph_cluster) -> Iterator[str]:  # noqa: ANN001
+def bucket(ceph_cluster) -> Iterator[str]:
     client = s3_client(ceph_cluster)
     name = f"daguerre-svc-{uuid.uuid4().hex[:10]}"
     client.create_bucket(Bucket=name)
@@ -88,7 +88,7 @@ def wait_for(actor: Actor, image_id: str, timeout: float = 120) -> dict:
 
 def test_qcow2_to_rbd_clone_and_copy_to_s3(
     closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
-) -> None:  # noqa: ANN001
+) -> None:
     from daguerre.stores.rbd import load_bindings
 
     rados, rbd = load_bindings()
@@ -180,7 +180,7 @@ def test_qcow2_to_rbd_clone_and_copy_to_s3(
         server.stop()
 
 
-def test_stores_check_reports_a_missing_pool(tmp_path: Path, ceph_cluster, bucket: str) -> None:  # noqa: ANN001
+def test_stores_check_reports_a_missing_pool(tmp_path: Path, ceph_cluster, bucket: str) -> None:
     conf = write_config(
         tmp_path / "daguerre.conf", {**ceph_cluster, "pool": "no-such-pool"}, bucket, tmp_path
     )
@@ -191,7 +191,7 @@ def test_stores_check_reports_a_missing_pool(tmp_path: Path, ceph_cluster, bucke
 
 def test_server_memory_stays_bounded_through_ceph_stores(
     closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
-) -> None:  # noqa: ANN001
+) -> None:
     """1 GiB up and down through RBD, then through S3: the server's peak RSS grows by the stores'
     documented windows (RBD: 5 x 8 MiB writing, 5 x 4 MiB reading plus librados' copy; S3: 5 x
     8 MiB parts) and the allocator's slack, not with the image. Seen: 65-89 MiB of growth over
@@ -312,7 +312,7 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
     closing: contextlib.ExitStack,
     tmp_path: Path,
     ceph_cluster,
-    bucket: str,  # noqa: ANN001
+    bucket: str,
 ) -> None:
     """S3: radosgw stopped and started again, then frozen and thawed (a read timeout ends each
     request). RBD: the OSD frozen and thawed; librados would wait for it without end (the test
@@ -366,7 +366,7 @@ def test_ceph_stores_going_away_give_503_and_come_back_without_a_restart(
 
 def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(
     closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
-) -> None:  # noqa: ANN001
+) -> None:
     """The store stops answering while an upload's writes are in flight, so the store's own
     clean-up cannot remove the partial data (RBD: an image without its snapshot; S3: a multipart
     upload) either. The image stays in saving meanwhile; once the store answers, housekeeping
@@ -384,7 +384,7 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(
             image = actor.create(name=f"cut-{store}")
             with contextlib.ExitStack() as stack:
 
-                def body(outage=outage) -> Iterator[bytes]:  # noqa: ANN001
+                def body(outage=outage) -> Iterator[bytes]:
                     for i in range(48):
                         if i == 16:  # writes are in flight by now: the store goes away under them
                             stack.enter_context(outage(ceph_cluster))
@@ -422,7 +422,7 @@ def test_an_upload_cut_off_by_an_outage_leaves_no_orphan(
 
 def test_removing_data_outlasts_a_store_outage(
     closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, bucket: str
-) -> None:  # noqa: ANN001
+) -> None:
     """Images deleted while their S3 store is down: the data removal is retried until the store
     answers (three tries in six seconds would leave it there for good), and a copy-image cut off
     by the outage, whose multipart upload the store could not abort, has it aborted once the

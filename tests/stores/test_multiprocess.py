@@ -52,7 +52,7 @@ def start_worker(conf: Path, log: Path) -> subprocess.Popen:
 
 def test_two_apis_two_workers(
     closing: contextlib.ExitStack, tmp_path: Path, ceph_cluster, pg_url: str
-) -> None:  # noqa: ANN001
+) -> None:
     s3 = ceph_cluster["s3"]
     client = boto3.client("s3", endpoint_url=s3["endpoint_url"], aws_access_key_id=s3["access_key"],
                           aws_secret_access_key=s3["secret_key"], region_name=s3["region"])  # fmt: skip

@@ -19,7 +19,7 @@ async def _pieces(pieces: list[bytes]) -> AsyncIterator[bytes]:
         yield p
 
 
-async def _upload(tmp_path, pieces: list[bytes]) -> tuple[list[bytes], DigestingStream, bytes]:  # noqa: ANN001
+async def _upload(tmp_path, pieces: list[bytes]) -> tuple[list[bytes], DigestingStream, bytes]:
     seen: list[bytes] = []
     stream = DigestingStream(rechunk(_pieces(pieces)), "sha512", observers=[seen.append])
     store = FilesystemStore("local", tmp_path / "store")
@@ -27,7 +27,7 @@ async def _upload(tmp_path, pieces: list[bytes]) -> tuple[list[bytes], Digesting
     return seen, stream, (tmp_path / "store" / "img").read_bytes()
 
 
-async def test_chunk_sized_reads_reach_the_store_uncopied(tmp_path) -> None:  # noqa: ANN001
+async def test_chunk_sized_reads_reach_the_store_uncopied(tmp_path) -> None:
     pieces = [os.urandom(CHUNK + 7) for _ in range(6)] + [os.urandom(CHUNK // 3)]
     seen, stream, stored = await _upload(tmp_path, pieces)
     assert len(seen) == len(pieces)
@@ -44,7 +44,7 @@ async def test_chunk_sized_reads_reach_the_store_uncopied(tmp_path) -> None:  # 
     )
 
 
-async def test_small_reads_are_joined_once_into_chunks(tmp_path) -> None:  # noqa: ANN001
+async def test_small_reads_are_joined_once_into_chunks(tmp_path) -> None:
     pieces = [os.urandom(64 * 1024) for _ in range(16 * 5 + 3)]  # 5 chunks and a bit
     seen, stream, stored = await _upload(tmp_path, pieces)
     assert [len(c) for c in seen] == [CHUNK] * 5 + [3 * 64 * 1024]

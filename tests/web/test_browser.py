@@ -58,7 +58,7 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page(browser, fresh_server: ServerProcess):  # noqa: ANN001, ANN201
+def page(browser, fresh_server: ServerProcess):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=fresh_server.url)
     pg = context.new_page()
     errors: list[str] = []
@@ -93,7 +93,7 @@ def _image_file(tmp_path: Path, size: int) -> tuple[Path, str]:
 
 def test_create_upload_edit_delete_through_the_ui(
     page, fresh_server: ServerProcess, shots: Path, tmp_path: Path
-) -> None:  # noqa: ANN001
+) -> None:
     api = httpx.Client(base_url=fresh_server.url, headers={"Accept": "application/json"}, timeout=60)
     name = f"browser-{uuid.uuid4().hex[:6]}"
     path, md5 = _image_file(tmp_path, 48 * 2**20)
@@ -181,7 +181,7 @@ def test_create_upload_edit_delete_through_the_ui(
     api.close()
 
 
-def test_create_without_file_then_upload_refused_by_inspection(page, shots: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_create_without_file_then_upload_refused_by_inspection(page, shots: Path, tmp_path: Path) -> None:
     name = f"later-{uuid.uuid4().hex[:6]}"
     page.goto("/ui/images/create")
     page.get_by_label("Name", exact=True).fill(name)
@@ -202,7 +202,7 @@ def test_create_without_file_then_upload_refused_by_inspection(page, shots: Path
     assert page.locator("h1 .status").inner_text().lower() == "queued"
 
 
-def test_login_page_in_keystone_mode(browser, tmp_path_factory: pytest.TempPathFactory, shots: Path) -> None:  # noqa: ANN001
+def test_login_page_in_keystone_mode(browser, tmp_path_factory: pytest.TempPathFactory, shots: Path) -> None:
     """The login form, against a keystone-mode server whose Keystone is not there: a readable 503."""
     import socket
 

@@ -101,7 +101,7 @@ def test_upload_without_login_is_401_json(
 # --- against a real Keystone -----------------------------------------------------------------
 
 
-def _openstack_helpers():  # noqa: ANN202
+def _openstack_helpers():
     spec = importlib.util.spec_from_file_location("daguerre_openstack_conftest", OPENSTACK_CONFTEST)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up
@@ -110,7 +110,7 @@ def _openstack_helpers():  # noqa: ANN202
 
 
 @pytest.fixture(scope="module")
-def real_keystone(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def real_keystone(tmp_path_factory: pytest.TempPathFactory):
     helpers = _openstack_helpers()
     if not (helpers.VENV / "bin" / "keystone-manage").exists():
         pytest.skip(f"{helpers.VENV} is absent: run scripts/openstack/setup.sh to install Keystone")
@@ -120,7 +120,7 @@ def real_keystone(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 @pytest.fixture(scope="module")
-def cloud(real_keystone) -> dict[str, str]:  # noqa: ANN001
+def cloud(real_keystone) -> dict[str, str]:
     """A project with a member user, made through Keystone's API as admin."""
     from keystoneauth1 import session as ks_session
     from keystoneauth1.identity import v3
@@ -144,7 +144,7 @@ def cloud(real_keystone) -> dict[str, str]:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def ks_server(real_keystone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:  # noqa: ANN001
+def ks_server(real_keystone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     ks, _ = real_keystone
     # No token cache: a revoked token must end the dashboard session on the next request.
     env = _keystone_env(ks.authtoken_options(token_cache_time="0"))
@@ -189,7 +189,7 @@ def test_login_browse_create_logout(
 
 def test_revoked_token_ends_the_session(
     closing: contextlib.ExitStack, ks_server: ServerProcess, cloud: dict[str, str], real_keystone
-) -> None:  # noqa: ANN001
+) -> None:
     from daguerre.web.session import SessionCodec, load_key
 
     ui = closing.enter_context(UI(ks_server.url))

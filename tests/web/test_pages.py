@@ -10,7 +10,7 @@ import httpx
 from webui import UI
 
 
-def _api_create(api: httpx.Client, **body) -> dict:  # noqa: ANN003
+def _api_create(api: httpx.Client, **body) -> dict:
     body.setdefault("disk_format", "raw")
     body.setdefault("container_format", "bare")
     r = api.post("/v2/images", json=body)

@@ -14,7 +14,7 @@ from daguerre.testing.server import ServerProcess
 MiB = 2**20
 
 
-def _chunks(total: int, seed: bytes, digests: list) -> Iterator[bytes]:  # noqa: ANN001
+def _chunks(total: int, seed: bytes, digests: list) -> Iterator[bytes]:
     block = hashlib.sha512(seed).digest() * (MiB // 64)
     sent = 0
     while sent < total:

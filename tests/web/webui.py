@@ -19,7 +19,7 @@ class UI:
         )
         self.token: str | None = None
 
-    def get(self, path: str, **kw) -> httpx.Response:  # noqa: ANN003
+    def get(self, path: str, **kw) -> httpx.Response:
         r = self.client.get(path, **kw)
         m = CSRF.search(r.text)
         if m:
@@ -32,7 +32,7 @@ class UI:
         assert self.token, "no CSRF token found on /ui/images/create"
         return self.token
 
-    def post(self, path: str, data: dict | None = None, *, csrf: bool = True, **kw) -> httpx.Response:  # noqa: ANN003
+    def post(self, path: str, data: dict | None = None, *, csrf: bool = True, **kw) -> httpx.Response:
         form = dict(data or {})
         if csrf:
             form.setdefault("csrf_token", self.csrf())
@@ -52,7 +52,7 @@ class UI:
         assert location.startswith("/ui/images/")
         return location.split("/")[3].split("?")[0]
 
-    def upload(self, image_id: str, content, **headers: str) -> httpx.Response:  # noqa: ANN001
+    def upload(self, image_id: str, content, **headers: str) -> httpx.Response:
         h = {
             "Content-Type": "application/octet-stream",
             "X-CSRF-Token": self.csrf(),

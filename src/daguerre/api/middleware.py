@@ -28,7 +28,7 @@ _PUBLIC = re.compile(r"^/(versions/?)?$|^/healthcheck$|^/ui(/|$)|^/v(?!2(?:\.\d+
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, authenticator: Authenticator, max_request_id_length: int = 64):
+    def __init__(self, app: ASGIApp, authenticator: Authenticator, max_request_id_length: int = 64) -> None:
         self.app = app
         self.auth = authenticator
         self.max_id = max_request_id_length

@@ -57,7 +57,7 @@ class TrustedHeaders(Authenticator):
 class Keystone(Authenticator):
     """Validates X-Auth-Token against Keystone (daguerre.auth.keystone does the talking)."""
 
-    def __init__(self, options: dict[str, str]):
+    def __init__(self, options: dict[str, str]) -> None:
         self._ks = keystone.KeystoneAuthenticator(options)
         self.www_authenticate = self._ks.www_authenticate
 

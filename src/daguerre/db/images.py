@@ -72,7 +72,7 @@ def _row_to_image(row: sa.Row) -> Image:
     image = Image(**dict(zip(_COLUMNS, row[:_N], strict=True)))
     props, tags, locs = row[_N:]
     if props:
-        image.properties = {name: value for name, value in props}
+        image.properties = dict(props)
     if tags:
         image.tags = sorted(tags)
     if locs:

@@ -509,7 +509,8 @@ async def delete_association(conn: AsyncConnection, ns_id: int, rt_name: str) ->
 
 async def catalog_loaded(conn: AsyncConnection) -> dict[str, str]:
     rows = await conn.execute(sa.select(metadef_catalog_loads.c.namespace, metadef_catalog_loads.c.digest))
-    return {name: digest for name, digest in rows}
+    # Not dict(rows): a CursorResult has keys(), so dict() would read it as a mapping of columns.
+    return {name: digest for name, digest in rows}  # noqa: C416
 
 
 async def record_catalog_load(conn: AsyncConnection, name: str, digest: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 class DomainError(Exception):
     """Base class; ``message`` is shown to the caller."""
 
-    def __init__(self, message: str = ""):
+    def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
 
@@ -50,7 +50,7 @@ class RangeNotSatisfiable(DomainError):
 class TooManyRequests(DomainError):
     """Rate limited (429); ``retry_after`` in seconds."""
 
-    def __init__(self, message: str, retry_after: int):
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 

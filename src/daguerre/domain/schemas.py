@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
+
+import jsonschema
 
 from daguerre.domain.image import STATUSES, VISIBILITIES
 from daguerre.domain.member import MEMBER_STATUSES
@@ -89,6 +92,25 @@ def image_schema(disk_formats: tuple[str, ...], container_formats: tuple[str, ..
             {"rel": "describedby", "href": "{schema}"},
         ],
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _image_validator(
+    disk_formats: tuple[str, ...], container_formats: tuple[str, ...]
+) -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(image_schema(disk_formats, container_formats))
+
+
+def image_schema_error(
+    doc: object, disk_formats: tuple[str, ...], container_formats: tuple[str, ...]
+) -> tuple[str, str] | None:
+    """The most relevant way ``doc`` breaks the image schema: (message, JSON path), or None."""
+    error = jsonschema.exceptions.best_match(
+        _image_validator(disk_formats, container_formats).iter_errors(doc)
+    )
+    if error is None:
+        return None
+    return error.message, "/".join(str(p) for p in error.absolute_path)
 
 
 def _collection(name: str, item: dict) -> dict:

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1024 * 1024
 _READ_SIZE = 256 * 1024
 _MAX_LINE = 64 * 1024
-_MAX_HEADERS = 100
-_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+MAX_HEADERS = 100
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 USER_AGENT = "daguerre-web-download/0.1"
 
 # The one place a TCP connection is opened; tests instrument it.
@@ -70,7 +70,7 @@ class AuditInfo:
     request_id: str | None = None
 
 
-class _Response:
+class Response:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, address: str) -> None:
         self.reader = reader
         self.writer = writer
@@ -86,7 +86,7 @@ class _Response:
     def close(self) -> None:
         try:
             self.writer.close()
-        except Exception:  # pragma: no cover - closing a broken transport
+        except Exception:  # noqa: BLE001 - closing a broken transport may fail in any way; nothing to do
             pass
 
     async def aclose(self) -> None:
@@ -101,7 +101,9 @@ class _Response:
 class Download:
     """An open download. ``async for chunk in download.chunks()`` reads the body once."""
 
-    def __init__(self, response: _Response, checked: CheckedURL, limits: FetchLimits, redirects: list[str]):
+    def __init__(
+        self, response: Response, checked: CheckedURL, limits: FetchLimits, redirects: list[str]
+    ) -> None:
         self._response = response
         self._limits = limits
         self.final_url = checked.url
@@ -154,7 +156,7 @@ class Download:
             raise FetchError(f"connection error while reading the body: {exc}") from None
 
     async def _readline(self) -> bytes:
-        return await _readline(self._response.reader, self._limits.idle_timeout)
+        return await read_line(self._response.reader, self._limits.idle_timeout)
 
     async def _pieces(self) -> AsyncIterator[bytes]:
         if self._chunked:
@@ -205,7 +207,7 @@ class Download:
                     f"length mismatch: the server sent more than its Content-Length of {self.size}"
                 )
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body in pieces of about CHUNK_SIZE bytes.
 
         Raises FetchError if the size cap is exceeded (before yielding the excess), on an
@@ -231,7 +233,7 @@ class Download:
         self.completed = True
 
 
-async def _readline(reader: asyncio.StreamReader, idle_timeout: float) -> bytes:
+async def read_line(reader: asyncio.StreamReader, idle_timeout: float) -> bytes:
     try:
         async with asyncio.timeout(idle_timeout):
             line = await reader.readuntil(b"\n")
@@ -250,7 +252,7 @@ def _default_ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-async def _connect(
+async def connect(
     checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SSLContext | None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
     tls = None
@@ -277,9 +279,9 @@ async def _connect(
     raise FetchError(f"could not connect to {checked.host}:{checked.port}: " + "; ".join(errors))
 
 
-async def _request(checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SSLContext | None) -> _Response:
-    reader, writer, address = await _connect(checked, limits, ssl_context)
-    response = _Response(reader, writer, address)
+async def _request(checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SSLContext | None) -> Response:
+    reader, writer, address = await connect(checked, limits, ssl_context)
+    response = Response(reader, writer, address)
     try:
         request = (
             f"GET {checked.target} HTTP/1.1\r\n"
@@ -298,7 +300,7 @@ async def _request(checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SS
         except (OSError, ssl.SSLError) as exc:
             raise FetchError(f"connection error while sending the request: {exc}") from None
         while True:
-            status_line = await _readline(reader, limits.idle_timeout)
+            status_line = await read_line(reader, limits.idle_timeout)
             parts = status_line.decode("latin-1").rstrip("\r\n").split(" ", 2)
             if (
                 len(parts) < 2
@@ -309,10 +311,10 @@ async def _request(checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SS
             status = int(parts[1])
             headers: list[tuple[str, str]] = []
             while True:
-                line = await _readline(reader, limits.idle_timeout)
+                line = await read_line(reader, limits.idle_timeout)
                 if line in (b"\r\n", b"\n"):
                     break
-                if len(headers) >= _MAX_HEADERS:
+                if len(headers) >= MAX_HEADERS:
                     raise FetchError("too many response headers")
                 if line[:1] in (b" ", b"\t"):
                     raise FetchError("obsolete header line folding is not supported")
@@ -331,9 +333,9 @@ async def _request(checked: CheckedURL, limits: FetchLimits, ssl_context: ssl.SS
         raise
 
 
-def _audit(
+def write_audit(
     audit: AuditInfo | None, url: str, address: str | None, outcome: str, redirects: list[str], nbytes: int
-):
+) -> None:
     fields = {
         "user": audit.user if audit else None,
         "project": audit.project if audit else None,
@@ -372,14 +374,14 @@ async def open_url(
     redirects: list[str] = []
     address: str | None = None
     download: Download | None = None
-    response: _Response | None = None
+    response: Response | None = None
     outcome = "error"
     try:
         while True:
             checked = await check_url(current, opts, resolver)
             response = await _request(checked, limits, ssl_context)
             address = response.address
-            if response.status in _REDIRECT_STATUSES:
+            if response.status in REDIRECT_STATUSES:
                 location = response.header("location")
                 await response.aclose()
                 response = None
@@ -409,4 +411,4 @@ async def open_url(
     finally:
         if response is not None:
             await response.aclose()
-        _audit(audit, url, address, outcome, redirects, download.bytes_read if download else 0)
+        write_audit(audit, url, address, outcome, redirects, download.bytes_read if download else 0)

@@ -49,7 +49,7 @@ class URLRefused(Exception):
 
     def __init__(
         self, reason: str, host: str | None = None, url: str | None = None, address: str | None = None
-    ):
+    ) -> None:
         self.reason = reason
         self.host = host
         self.url = url

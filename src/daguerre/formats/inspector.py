@@ -37,7 +37,7 @@ class Inspector:
 
     max_retained = MAX_RETAINED
 
-    def __init__(self, policy: SafetyPolicy | None = None, *, trim_head: bool = True):
+    def __init__(self, policy: SafetyPolicy | None = None, *, trim_head: bool = True) -> None:
         self.policy = policy or SafetyPolicy()
         self._trim = trim_head
         self._st = StreamState()
@@ -155,9 +155,7 @@ def _claim_accepts(claimed: str, detected: str) -> bool:
         return True  # whole-disk images carry partition tables
     if claimed in ("ami", "aki", "ari") and detected == "raw":
         return True
-    if claimed == "ploop" and detected == "parallels":
-        return True
-    return False
+    return bool(claimed == "ploop" and detected == "parallels")
 
 
 def judge(verdict: Verdict, claimed_disk_format: str, policy: SafetyPolicy) -> Verdict:

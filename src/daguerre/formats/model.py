@@ -111,7 +111,9 @@ class SafetyPolicy:
 class FormatRefused(Exception):
     """The image's bytes are not acceptable for its claimed disk format."""
 
-    def __init__(self, failures: tuple[SafetyFailure, ...] | list[SafetyFailure], detected: str | None):
+    def __init__(
+        self, failures: tuple[SafetyFailure, ...] | list[SafetyFailure], detected: str | None
+    ) -> None:
         self.failures = tuple(failures)
         self.detected = detected
         super().__init__(self._sentence())

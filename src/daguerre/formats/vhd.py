@@ -112,9 +112,8 @@ class VhdProbe(Probe):
             any(dyn[40:56])
             or any(dyn[64:576])
             or any(dyn[576 + 24 * i : 580 + 24 * i] != b"\0\0\0\0" for i in range(8))
-        ):
-            if dtype != DIFFERENCING:
-                f.fail("vhd.differencing", "VHD dynamic header names a parent disk")
+        ) and dtype != DIFFERENCING:
+            f.fail("vhd.differencing", "VHD dynamic header names a parent disk")
         problems = []
         if not is_pow2(block) or block < 512:
             problems.append(f"block size {block} is invalid")

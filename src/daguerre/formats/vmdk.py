@@ -39,9 +39,7 @@ def looks_like_text_descriptor(head: bytes) -> bool:
             if nl < 0:
                 return False
             p = nl + 1
-        elif c == 0x20:
-            p += 1
-        elif c in (0x0A, 0x0D):
+        elif c == 0x20 or c in (0x0A, 0x0D):
             p += 1
         else:
             return _VERSION_LINE.match(buf, p) is not None

@@ -99,7 +99,7 @@ async def _execute(rt: Runtime, job: Job) -> None:
     except asyncio.CancelledError:
         # Shutdown: leave the row running; its lease expires and another worker resumes it.
         raise
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the job
+    except Exception as exc:
         message = str(exc) or type(exc).__name__
         out_of_attempts = job.kind not in _UNTIL_DONE and job.attempts >= job.max_attempts
         permanent = isinstance(exc, Permanent) or out_of_attempts
@@ -108,7 +108,7 @@ async def _execute(rt: Runtime, job: Job) -> None:
         if permanent and on_failure is not None:
             try:
                 await on_failure(rt, job, message)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("failure hook of job %s failed", job.id)
         async with rt.db.write() as conn:
             retry_in = None if permanent else min(2.0 ** min(job.attempts, 30), MAX_RETRY_DELAY)
@@ -150,7 +150,7 @@ async def worker_loop(rt: Runtime, *, poll: float = 0.5, stop: asyncio.Event | N
             worked = await run_one(rt)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - a broken database connection must not kill the worker
+        except Exception:
             log.exception("worker loop error")
             worked = False
         if not worked:

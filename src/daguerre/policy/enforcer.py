@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class Policy:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings) -> None:
         conf = cfg.ConfigOpts()
         conf([], project="daguerre", default_config_files=[], default_config_dirs=[])
         opts = settings.oslo_policy

@@ -6,6 +6,7 @@ whose kind names the node, so only that node's workers claim it and a restart re
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -130,6 +131,12 @@ async def clear(rt: Runtime, ctx: RequestContext, target: str | None) -> None:
                 f.unlink(missing_ok=True)
 
 
+@functools.lru_cache(maxsize=4)
+def _cache_store(directory: Path) -> FilesystemStore:
+    """The cache directory read as a store (ranges, the same reader as every store), made once."""
+    return FilesystemStore("image-cache", directory)
+
+
 async def open_cached(
     rt: Runtime, image: img.Image, byte_range: tuple[int, int] | None
 ) -> ObjectReader | None:
@@ -137,9 +144,7 @@ async def open_cached(
     path = cached_path(rt, image)
     if path is None:
         return None
-    store = getattr(rt, "_cache_store", None)
-    if store is None or store.root != path.parent:
-        store = rt._cache_store = FilesystemStore("image-cache", path.parent)  # type: ignore[attr-defined]
+    store = _cache_store(path.parent)
     try:
         return await store.open(path.name, byte_range)
     except StoreNotFound:

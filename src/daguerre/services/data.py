@@ -118,9 +118,13 @@ async def _begin(rt: Runtime, ctx: RequestContext, image_id: str, rule: str, tar
                 f"Image size {expected} exceeds image_size_cap of {rt.settings.DEFAULT.image_size_cap} bytes"
             )
         quota = rt.settings.storage_quota_bytes
-        if quota > 0 and expected is not None and image.owner:
-            if await image_repo.storage_used(conn, image.owner) + expected > quota:
-                raise TooLarge("Denying attempt to upload image because it exceeds the quota")
+        if (
+            quota > 0
+            and expected is not None
+            and image.owner
+            and await image_repo.storage_used(conn, image.owner) + expected > quota
+        ):
+            raise TooLarge("Denying attempt to upload image because it exceeds the quota")
         if not await image_repo.transition(conn, image_id, [img.QUEUED], target_status):
             raise Conflict(f"Image {image_id} is not queued")
         guard_id = await job_queue.enqueue(

@@ -6,17 +6,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema
-
 from daguerre.context import RequestContext
 from daguerre.db import images as image_repo
 from daguerre.domain import image as img
 from daguerre.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unavailable
 from daguerre.domain.image import Image
-from daguerre.domain.schemas import image_schema
+from daguerre.domain.schemas import image_schema_error
 from daguerre.jobs import queue as job_queue
+from daguerre.jobs.runner import run_now
 from daguerre.runtime import Runtime
-from daguerre.services import access
+from daguerre.services import access, locations
 from daguerre.services.imports import FAILED_IMPORT
 from daguerre.services.listing import parse_list_query
 from daguerre.stores.base import StoreError
@@ -26,20 +25,12 @@ WRITABLE_BASE = ("id", "name", "visibility", "protected", "os_hidden", "owner", 
 _BASE = set(img.BASE_ATTRIBUTES) | {"direct_url", "self", "file", "schema", "locations", "stores"}
 
 
-def _schema_validator(rt: Runtime) -> jsonschema.Draft4Validator:
-    fmt = rt.settings.image_format
-    cached = getattr(rt, "_image_validator", None)
-    if cached is None:
-        cached = jsonschema.Draft4Validator(image_schema(fmt.disk_formats, fmt.container_formats))
-        rt._image_validator = cached  # type: ignore[attr-defined]
-    return cached
-
-
 def _validate(rt: Runtime, doc: dict) -> None:
-    error = jsonschema.exceptions.best_match(_schema_validator(rt).iter_errors(doc))
+    fmt = rt.settings.image_format
+    error = image_schema_error(doc, fmt.disk_formats, fmt.container_formats)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "image"
-        raise Invalid(f"Provided object does not match schema 'image': {error.message} (at {where})")
+        message, where = error
+        raise Invalid(f"Provided object does not match schema 'image': {message} (at {where or 'image'})")
 
 
 def _check_keys_writable(keys: list[str]) -> None:
@@ -165,8 +156,6 @@ class PatchOp:
 
 
 async def update(rt: Runtime, ctx: RequestContext, image_id: str, ops: list[PatchOp]) -> Image:
-    from daguerre.services import locations
-
     # Location URLs are checked over the network here, outside the write transaction.
     checked = await locations.precheck(rt, ctx, image_id, ops)
     for _attempt in range(5):
@@ -192,8 +181,6 @@ def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp],
     for op in ops:
         name = op.path[0]
         if name == "locations":
-            from daguerre.services import locations
-
             locations.apply_op(rt, ctx, old, new, op, tgt, checked or {})
             continue
         _check_keys_writable([name])
@@ -225,7 +212,7 @@ def _apply_ops(rt: Runtime, ctx: RequestContext, old: Image, ops: list[PatchOp],
         new.properties[name] = op.value
         changed_base[name] = op.value
 
-    _validate(rt, {k: v for k, v in changed_base.items()})
+    _validate(rt, dict(changed_base.items()))
     for name in [k for k, v in new.properties.items() if v is None]:
         del new.properties[name]  # kernel_id/ramdisk_id set to null: unset, as on create
     for flag in ("protected", "os_hidden"):
@@ -294,8 +281,6 @@ async def delete(rt: Runtime, ctx: RequestContext, image_id: str) -> None:
     else:
         raise Conflict(f"Image {image_id} kept changing while being deleted; try again")
     # The jobs are durable; running them now just makes the space come back at once.
-    from daguerre.jobs.runner import run_now
-
     for job_id in job_ids:
         await run_now(rt, job_id)
 
@@ -397,8 +382,6 @@ async def delete_from_store(rt: Runtime, ctx: RequestContext, store_id: str, ima
         break
     else:
         raise Conflict(f"Image {image_id} kept changing while its copy was being deleted; try again")
-    from daguerre.jobs.runner import run_now
-
     for job_id in job_ids:
         await run_now(rt, job_id)
 

@@ -18,9 +18,16 @@ import asyncio
 import contextlib
 import logging
 import os
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import httpx
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.db import images as image_repo
 from daguerre.db import tasks as task_repo
@@ -166,10 +173,6 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
 
 async def _remote_endpoint(rt: Runtime, p: dict) -> str:
     """The image service of another region, from the Keystone catalog, as the caller sees it."""
-    from keystoneauth1 import exceptions as ks_exc
-    from keystoneauth1 import session as ks_session
-    from keystoneauth1.identity import v3
-
     opts = rt.settings.keystone_authtoken
     auth_url = opts.get("auth_url") or opts.get("www_authenticate_uri")
     if not auth_url or not p.get("auth_token"):
@@ -201,8 +204,6 @@ async def _download_remote(rt: Runtime, p: dict, dest: Path, inspector: Inspecto
     The remote endpoint comes from the operator's service catalog, not from the caller, so it is
     not subject to the web-download URL filters.
     """
-    import httpx
-
     endpoint = await _remote_endpoint(rt, p)
     remote_id = p["remote"]["image_id"]
     headers = {"X-Auth-Token": p["auth_token"], "Accept": "application/json"}
@@ -298,8 +299,6 @@ async def _load(rt: Runtime, image_id: str) -> Image:
 
 async def _legacy_image(rt: Runtime, job: Job) -> str:
     """The old /v2/tasks import creates its image first (qcow2/bare unless told otherwise)."""
-    import uuid
-
     p = job.payload
     if p.get("image_id"):
         return p["image_id"]
@@ -415,8 +414,8 @@ def _outcome(job: Job, ok: list[str], failed: dict[str, str]) -> None:
         raise Permanent(f"Import to store(s) failed: {detail}")
 
 
-async def _record_stores(conn, rt: Runtime, job: Job, image: Image, ok: list[str], failed: dict[str, str],
-                         props: dict[str, str], message: str) -> None:  # noqa: ANN001  # fmt: skip
+async def _record_stores(conn: AsyncConnection, rt: Runtime, job: Job, image: Image, ok: list[str], failed: dict[str, str],
+                         props: dict[str, str], message: str) -> None:  # fmt: skip
     """The last step of an import or copy, inside its transaction: a location per store written,
     the failed stores recorded, the lock released, the task done."""
     for store_id in ok:

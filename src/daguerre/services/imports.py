@@ -10,7 +10,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import jsonschema
 import sqlalchemy as sa
 
 from daguerre.context import RequestContext
@@ -19,7 +18,7 @@ from daguerre.db import tasks as task_repo
 from daguerre.db.schema import import_events
 from daguerre.domain import image as img
 from daguerre.domain.errors import Conflict, Forbidden, Invalid, TooLarge, TooManyRequests
-from daguerre.domain.schemas import image_schema
+from daguerre.domain.schemas import image_schema_error
 from daguerre.domain.task import PENDING, Task
 from daguerre.fetch.filter import URLRefused, check_url
 from daguerre.fetch.resolver import ResolutionError, SystemResolver
@@ -221,11 +220,12 @@ def _check_image_properties(rt: Runtime, props: Any) -> None:
         if key in img.READ_ONLY or key in img.RESERVED or key.startswith(img.RESERVED_PREFIX):
             raise Forbidden(f"Attribute '{key}' in image_properties is read-only or reserved.")
     fmt = rt.settings.image_format
-    validator = jsonschema.Draft4Validator(image_schema(fmt.disk_formats, fmt.container_formats))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(props))
+    error = image_schema_error(props, fmt.disk_formats, fmt.container_formats)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "image_properties"
-        raise Invalid(f"image_properties do not match schema 'image': {error.message} (at {where})")
+        message, where = error
+        raise Invalid(
+            f"image_properties do not match schema 'image': {message} (at {where or 'image_properties'})"
+        )
     d = rt.settings.DEFAULT
     custom = [k for k in props if k not in img.BASE_ATTRIBUTES]
     if d.image_property_quota >= 0 and len(custom) > d.image_property_quota:

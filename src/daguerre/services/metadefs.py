@@ -230,7 +230,7 @@ async def create_namespace(rt: Runtime, ctx: RequestContext, body: object) -> Na
                 "description": body.get("description"),
                 "visibility": body.get("visibility") or "private",
                 "protected": bool(body.get("protected", False)),
-                "owner": body["owner"] if "owner" in body else ctx.project_id,
+                "owner": body.get("owner", ctx.project_id),
             },
         )
         await fill(conn, ns, assocs, objects, props, tags)

@@ -32,7 +32,7 @@ class StoreUnavailable(StoreError):
 class StoreSizeMismatch(StoreError):
     """The source yielded more or fewer bytes than the announced size."""
 
-    def __init__(self, expected: int, actual: int):
+    def __init__(self, expected: int, actual: int) -> None:
         super().__init__(f"expected {expected} bytes, received {actual}")
         self.expected = expected
         self.actual = actual

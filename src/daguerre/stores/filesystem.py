@@ -46,7 +46,7 @@ class Writeback:
     _START = 2  # SYNC_FILE_RANGE_WRITE
     _WAIT = 1 | 2 | 4  # WAIT_BEFORE | WRITE | WAIT_AFTER
 
-    def __init__(self, fd: int, window: int = 8 * 1024 * 1024, lag: int = 4):
+    def __init__(self, fd: int, window: int = 8 * 1024 * 1024, lag: int = 4) -> None:
         self._fd = fd
         self._window = window
         self._lag = lag
@@ -69,10 +69,13 @@ class Writeback:
 
     def _range(self, offset: int, length: int, flags: int) -> None:
         global _sync_file_range
-        if _sync_file_range is not None and _sync_file_range(self._fd, offset, length, flags) != 0:
-            # EINVAL/ENOSYS/ESPIPE: this filesystem cannot do it; fall back to the closing fsync.
-            if ctypes.get_errno() in (22, 38, 29, 95):
-                _sync_file_range = None
+        # EINVAL/ENOSYS/ESPIPE/EOPNOTSUPP: this filesystem cannot do it; fall back to the closing fsync.
+        if (
+            _sync_file_range is not None
+            and _sync_file_range(self._fd, offset, length, flags) != 0
+            and ctypes.get_errno() in (22, 38, 29, 95)
+        ):
+            _sync_file_range = None
 
 
 def _load_sync_file_range():  # noqa: ANN202
@@ -96,7 +99,7 @@ def _check_key(key: str) -> None:
 
 
 class FileReader(ObjectReader):
-    def __init__(self, path: Path, fd: int, size: int, start: int, end: int, io: BlockingIO):
+    def __init__(self, path: Path, fd: int, size: int, start: int, end: int, io: BlockingIO) -> None:
         self._path = path
         self._fd = fd
         self.size = size
@@ -130,7 +133,7 @@ class FilesystemStore(Store):
     type = "file"
     capabilities = Capabilities(ranged_reads=True, sparse_writes=False, local_path=True)
 
-    def __init__(self, id: str, root: str | os.PathLike[str], *, io: BlockingIO | None = None):
+    def __init__(self, id: str, root: str | os.PathLike[str], *, io: BlockingIO | None = None) -> None:
         self.id = id
         self.root = Path(root)
         self._tmp = self.root / ".tmp"

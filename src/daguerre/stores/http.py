@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
 from daguerre.fetch import client as fetch
@@ -46,15 +46,22 @@ class StoreURLRefused(StoreError):
 
 class HttpReader(ObjectReader):
     def __init__(
-        self, url: str, size: int, start: int, end: int, body: AsyncIterator[bytes], skip: int, close
-    ):  # noqa: ANN001
+        self,
+        url: str,
+        size: int,
+        start: int,
+        end: int,
+        body: AsyncGenerator[bytes, None],
+        skip: int,
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
         self.url = url
         self.size = size
         self.start = start
         self.end = end
         self._body = body
         self._skip = skip  # bytes to drop first (the server ignored the Range header)
-        self._close = close
+        self._close: Callable[[], Awaitable[None]] | None = close
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         skip, remaining = self._skip, self.end - self.start
@@ -84,7 +91,7 @@ class HttpReader(ObjectReader):
         close, self._close = self._close, None
         if close is not None:
             await close()
-            await self._body.aclose()  # type: ignore[attr-defined]
+            await self._body.aclose()
 
 
 class HttpStore(Store):
@@ -92,7 +99,7 @@ class HttpStore(Store):
     capabilities = Capabilities(writable=False, ranged_reads=True)
 
     def __init__(self, id: str, opts: ImportFilteringSection, limits: FetchLimits, *,
-                 resolver: Resolver | None = None, ssl_context: ssl.SSLContext | None = None):  # fmt: skip
+                 resolver: Resolver | None = None, ssl_context: ssl.SSLContext | None = None) -> None:  # fmt: skip
         self.id = id
         self.opts = opts
         self.limits = limits
@@ -184,7 +191,7 @@ class HttpStore(Store):
                 checked = await self.check_url(current)
                 response = await _send(checked, self.limits, method, headers or {}, self.ssl_context)
                 address = response.address
-                if response.status in fetch._REDIRECT_STATUSES:
+                if response.status in fetch.REDIRECT_STATUSES:
                     location = response.header("location")
                     await response.aclose()
                     if not location or len(redirects) >= self.limits.max_redirects:
@@ -209,16 +216,16 @@ class HttpStore(Store):
             outcome = f"failed: {exc}"
             raise
         finally:
-            fetch._audit(
+            fetch.write_audit(
                 AuditInfo(request_id=f"http-store {self.id} {method}"), url, address, outcome, redirects, 0
             )
 
 
 async def _send(checked: CheckedURL, limits: FetchLimits, method: str, headers: dict[str, str],
-                ssl_context: ssl.SSLContext | None) -> fetch._Response:  # fmt: skip
+                ssl_context: ssl.SSLContext | None) -> fetch.Response:  # fmt: skip
     """fetch.client's request with a method and extra headers (the connection goes to a vetted address)."""
-    reader, writer, address = await fetch._connect(checked, limits, ssl_context)
-    response = fetch._Response(reader, writer, address)
+    reader, writer, address = await fetch.connect(checked, limits, ssl_context)
+    response = fetch.Response(reader, writer, address)
     try:
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         request = (f"{method} {checked.target} HTTP/1.1\r\nHost: {checked.host_header}\r\n"
@@ -231,7 +238,7 @@ async def _send(checked: CheckedURL, limits: FetchLimits, method: str, headers: 
         except (TimeoutError, OSError, ssl.SSLError) as exc:
             raise FetchError(f"sending the request failed: {exc}") from None
         while True:
-            line = (await fetch._readline(reader, limits.idle_timeout)).decode("latin-1").rstrip("\r\n")
+            line = (await fetch.read_line(reader, limits.idle_timeout)).decode("latin-1").rstrip("\r\n")
             parts = line.split(" ", 2)
             if (
                 len(parts) < 2
@@ -241,10 +248,10 @@ async def _send(checked: CheckedURL, limits: FetchLimits, method: str, headers: 
                 raise FetchError(f"malformed HTTP status line {line[:80]!r}")
             status, fields = int(parts[1]), list[tuple[str, str]]()
             while True:
-                raw = await fetch._readline(reader, limits.idle_timeout)
+                raw = await fetch.read_line(reader, limits.idle_timeout)
                 if raw in (b"\r\n", b"\n"):
                     break
-                if len(fields) >= fetch._MAX_HEADERS:
+                if len(fields) >= fetch.MAX_HEADERS:
                     raise FetchError("too many response headers")
                 name, sep, value = raw.decode("latin-1").partition(":")
                 if not sep or not name or name != name.strip():

@@ -16,7 +16,7 @@ from typing import Any
 
 
 class Window:
-    def __init__(self, limit: int):
+    def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError(f"at least one call in flight, not {limit}")
         self.limit = limit

@@ -12,7 +12,7 @@ from daguerre.stores.base import ObjectReader, Store, Stored
 
 
 class PrefixedStore(Store):
-    def __init__(self, inner: Store, prefix: str, id: str):
+    def __init__(self, inner: Store, prefix: str, id: str) -> None:
         self.inner = inner
         self.prefix = prefix
         self.id = id

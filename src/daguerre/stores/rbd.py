@@ -63,8 +63,9 @@ DEBIAN_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 def load_bindings() -> tuple[types.ModuleType, types.ModuleType]:
     """Import ``rados`` and ``rbd``; fall back to Debian's two extension modules only."""
     try:
-        import rados
-        import rbd
+        # rados and rbd are optional (Debian's python3-rados/python3-rbd); only an rbd store needs them.
+        import rados  # noqa: PLC0415
+        import rbd  # noqa: PLC0415
 
         return rados, rbd
     except ImportError:
@@ -130,7 +131,7 @@ GROW_MAX = 1024 * 1024 * 1024
 
 
 class RbdReader(ObjectReader):
-    def __init__(self, store: RbdStore, image: Any, size: int, start: int, end: int):
+    def __init__(self, store: RbdStore, image: Any, size: int, start: int, end: int) -> None:
         self._store = store
         self._image = image
         self.size = size
@@ -153,7 +154,7 @@ class RbdReader(ObjectReader):
                         (
                             pos,
                             n,
-                            asyncio.ensure_future(self._store._call(self._store._read, self._image, pos, n)),
+                            asyncio.ensure_future(self._store._call(self._store._read, self._image, pos, n)),  # noqa: SLF001 - a reader is part of its store
                         )
                     )
                     pos += n
@@ -171,8 +172,8 @@ class RbdReader(ObjectReader):
     async def aclose(self) -> None:
         image, self._image = self._image, None
         if image is not None:
-            self._store._readers.discard(self)
-            await self._store._io.run(image.close)
+            self._store._readers.discard(self)  # noqa: SLF001 - a reader is part of its store
+            await self._store._io.run(image.close)  # noqa: SLF001
 
 
 class RbdStore(Store):
@@ -196,7 +197,7 @@ class RbdStore(Store):
         connect_timeout: int = 10,
         op_timeout: int = OP_TIMEOUT,
         io: BlockingIO | None = None,
-    ):
+    ) -> None:
         self.id = id
         self.pool = pool
         self.conffile = conffile

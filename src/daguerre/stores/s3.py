@@ -69,7 +69,7 @@ def part_size_for(size: int | None, configured: int | None, part_number: int) ->
 
 
 class S3Reader(ObjectReader):
-    def __init__(self, store: S3Store, body: Any, size: int, start: int, end: int):
+    def __init__(self, store: S3Store, body: Any, size: int, start: int, end: int) -> None:
         self._store = store
         self._body = body
         self.size = size
@@ -80,7 +80,7 @@ class S3Reader(ObjectReader):
         remaining = self.end - self.start
         try:
             while remaining > 0:
-                data = await self._store._call(self._body.read, min(READ_CHUNK, remaining))
+                data = await self._store._call(self._body.read, min(READ_CHUNK, remaining))  # noqa: SLF001 - a reader is part of its store
                 if not data:
                     raise StoreError(f"object ended {remaining} bytes early")
                 remaining -= len(data)
@@ -91,7 +91,7 @@ class S3Reader(ObjectReader):
     async def aclose(self) -> None:
         body, self._body = self._body, None
         if body is not None:
-            await self._store._io.run(body.close)
+            await self._store._io.run(body.close)  # noqa: SLF001 - a reader is part of its store
 
 
 class S3Store(Store):
@@ -113,7 +113,7 @@ class S3Store(Store):
         connect_timeout: float = 10,
         read_timeout: float = 60,
         io: BlockingIO | None = None,
-    ):
+    ) -> None:
         if part_size is not None and not MIN_PART <= part_size <= MAX_PART:
             raise ValueError(f"part_size must be between 5 MiB and 5 GiB, not {part_size}")
         self.id = id

@@ -37,7 +37,7 @@ async def rechunk(source: AsyncIterator[bytes], size: int = CHUNK) -> AsyncItera
 
 
 class LimitExceeded(Exception):
-    def __init__(self, limit: int, what: str):
+    def __init__(self, limit: int, what: str) -> None:
         super().__init__(f"{what} of {limit} bytes exceeded")
         self.limit = limit
         self.what = what
@@ -65,7 +65,7 @@ class DigestingStream:
         *,
         limits: list[tuple[int, str]] | None = None,
         observers: list[Callable[[bytes], None]] | None = None,
-    ):
+    ) -> None:
         self._source = source
         self._algo = algo
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -121,7 +121,7 @@ class Fanout:
     traceback, and the pump would wait on its full queue for good.
     """
 
-    def __init__(self, source: AsyncIterator[bytes], n: int, depth: int = 2):
+    def __init__(self, source: AsyncIterator[bytes], n: int, depth: int = 2) -> None:
         self._source = source
         self._queues: list[asyncio.Queue] = [asyncio.Queue(depth) for _ in range(n)]
         self._alive = [True] * n

@@ -15,7 +15,7 @@ T = TypeVar("T")
 class BlockingIO:
     """Runs blocking calls on worker threads, at most ``capacity`` at once for this owner."""
 
-    def __init__(self, capacity: int = 32):
+    def __init__(self, capacity: int = 32) -> None:
         self._limiter = anyio.CapacityLimiter(capacity)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:

@@ -76,7 +76,7 @@ async def failing_source(data: bytes, fail_after: int, piece: int = 65_543) -> A
 class StoreHarness:
     """A store plus the bookkeeping the suite's teardown needs."""
 
-    def __init__(self, store: Store, suite: StoreSuite):
+    def __init__(self, store: Store, suite: StoreSuite) -> None:
         self.store = store
         self.suite = suite
         self.chunk = suite.chunk_size
@@ -130,11 +130,11 @@ class StoreHarness:
             f"debris left behind: {sorted(set(now) - set(self._debris_before))}"
         )
 
-    async def _begin(self) -> None:
+    async def begin(self) -> None:
         self._keys_before = sorted(await self.store.list_keys())
         self._debris_before = sorted(await self.suite.leftovers(self.store))
 
-    async def _finish(self) -> None:
+    async def finish(self) -> None:
         for k in self.keys:
             await self.store.delete(k, missing_ok=True)
         after = sorted(await self.store.list_keys())
@@ -165,9 +165,9 @@ class StoreSuite:
     @pytest.fixture
     async def harness(self, store: Store) -> AsyncIterator[StoreHarness]:
         h = StoreHarness(store, self)
-        await h._begin()
+        await h.begin()
         yield h
-        await h._finish()
+        await h.finish()
 
     # ---------------------------------------------------------------------------------------
     # Round trips

@@ -28,7 +28,7 @@ from daguerre.web.session import MAX_AGE, Session, get_session, replace_session
 class LoginRequired(Exception):
     """Keystone mode without a usable session: send the browser to the login form."""
 
-    def __init__(self, message: str = ""):
+    def __init__(self, message: str = "") -> None:
         super().__init__(message)
         self.message = message
 

@@ -80,7 +80,7 @@ def load_key(data_dir: Path) -> bytes:
 
 
 class SessionCodec:
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes) -> None:
         self._key = key
 
     def _sign(self, payload: str) -> str:

@@ -8,7 +8,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from daguerre.api.requests import context, reject_body, runtime, size_header
-from daguerre.domain.errors import Invalid, UnsupportedMedia
+from daguerre.domain.errors import Invalid, NotFound, UnsupportedMedia
 from daguerre.services import data as svc
 
 
@@ -33,8 +33,6 @@ async def upload(request: Request) -> Response:
 async def stage(request: Request) -> Response:
     rt = runtime(request)
     if "glance-direct" not in rt.settings.DEFAULT.enabled_import_methods:
-        from daguerre.domain.errors import NotFound
-
         raise NotFound("The glance-direct import method is not enabled")
     _require_octet_stream(request)
     try:
