@@ -445,13 +445,7 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
         _outcome(job, ok, failed)
         d = stream.digests()
         async with rt.db.write() as conn:
-            current = await image_repo.get(conn, image_id, for_update=True)
-            if (
-                current is None
-                or current.status != img.IMPORTING
-                or not import_lock.held_by(current, job.payload["task_id"])
-            ):
-                raise Permanent(f"Image {image_id} was deleted or changed during the import")
+            current = await _still_ours(conn, job, image_id, img.IMPORTING, "import")
             ok_status = await image_repo.transition(
                 conn, image_id, [img.IMPORTING], img.ACTIVE, size=d.size, checksum=d.md5, os_hash_algo=d.algo,
                 os_hash_value=d.value, virtual_size=verdict.virtual_size, disk_format=disk_format,
@@ -464,6 +458,19 @@ async def _store_and_activate(rt: Runtime, job: Job, image_id: str, path: Path, 
         await _remove(rt, ok, key)
         raise
     await rt.staging.delete(image_id, missing_ok=True)
+
+
+async def _still_ours(conn: AsyncConnection, job: Job, image_id: str, status: str, what: str) -> Image:
+    """In the finishing transaction: the image, locked, still in ``status`` and still held by this
+    job's task; otherwise the job ends (the image was deleted, or the lock taken over)."""
+    current = await image_repo.get(conn, image_id, for_update=True)
+    if (
+        current is None
+        or current.status != status
+        or not import_lock.held_by(current, job.payload["task_id"])
+    ):
+        raise Permanent(f"Image {image_id} was deleted or changed during the {what}")
+    return current
 
 
 async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) -> None:
@@ -487,13 +494,7 @@ async def _copy_image(rt: Runtime, job: Job, image_id: str, progress: Progress) 
     try:
         _outcome(job, ok, failed)
         async with rt.db.write() as conn:
-            current = await image_repo.get(conn, image_id, for_update=True)
-            if (
-                current is None
-                or current.status != img.ACTIVE
-                or not import_lock.held_by(current, job.payload["task_id"])
-            ):
-                raise Permanent(f"Image {image_id} was deleted or changed during the copy")
+            current = await _still_ours(conn, job, image_id, img.ACTIVE, "copy")
             message = f"Copied {(image.size or 0) // MiB} MiB to {', '.join(ok)}"
             await _record_stores(conn, rt, job, current, ok, failed, {}, message)
     except BaseException:
