@@ -18,8 +18,9 @@ OPENSTACK = str(Path(sys.executable).parent / "openstack")
 
 @pytest.fixture
 def conn(noauth_server):
-    return openstack.connection.Connection(auth_type="none", endpoint_override=noauth_server.url + "/v2",
-                                           image_endpoint_override=noauth_server.url)  # fmt: skip
+    with openstack.connection.Connection(auth_type="none", endpoint_override=noauth_server.url + "/v2",
+                                         image_endpoint_override=noauth_server.url) as conn:  # fmt: skip
+        yield conn
 
 
 def test_sdk_workflow(conn, tmp_path: Path) -> None:

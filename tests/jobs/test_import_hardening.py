@@ -96,8 +96,9 @@ def test_redirect_to_loopback_is_refused_without_connecting(
         assert "web-download" in audit and "127.0.0.2" in audit
     finally:
         server.stop()
-        redirector.shutdown()
-        forbidden.shutdown()
+        for httpd in (redirector, forbidden):
+            httpd.shutdown()
+            httpd.server_close()  # shutdown() only stops serve_forever; this closes the listening socket
 
 
 def test_rate_limit_and_policy_restriction(

@@ -45,9 +45,9 @@ strategy = trusted-headers
 
 
 def start_worker(conf: Path, log: Path) -> subprocess.Popen:
-    out = open(log, "ab")  # noqa: SIM115 - kept for the child's lifetime
-    return subprocess.Popen([sys.executable, "-m", "daguerre.cli", "--config", str(conf), "worker", "--concurrency", "1"],
-                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    with open(log, "ab") as out:  # the child gets its own copy of the descriptor; ours can close
+        return subprocess.Popen([sys.executable, "-m", "daguerre.cli", "--config", str(conf), "worker", "--concurrency", "1"],
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def test_two_apis_two_workers(
