@@ -11,11 +11,11 @@ from pg_fixtures import pg_url  # noqa: F401
 pytestmark = pytest.mark.postgres
 
 
-def test_nul_in_url_and_bounds_on_postgres(tmp_path, pg_url: str) -> None:  # noqa: F811
+def test_nul_in_url_and_bounds_on_postgres(tmp_path, pg_url: str, closing) -> None:  # noqa: F811
     env = {"DAGUERRE_AUTH__STRATEGY": "trusted-headers", "DAGUERRE_DATABASE__CONNECTION": pg_url}
     server = ServerProcess(tmp_path / "pg", env=env).start()
     try:
-        a = Actor(server.url, "pg-inputs", "admin,member,reader")
+        a = closing.enter_context(Actor(server.url, "pg-inputs", "admin,member,reader"))
         for query in ("name=%00", "os_distro=a%00b", "tag=%00", "marker=%00", "id=in:%00"):
             r = a.get(f"/v2/images?{query}")
             assert r.status_code == 400, (query, r.text)

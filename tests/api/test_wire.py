@@ -101,12 +101,12 @@ def test_location_is_absolute(member: Actor, trusted_server: ServerProcess) -> N
     assert member.get(r.headers["location"]).json()["id"] == r.json()["id"]
 
 
-def test_location_follows_public_endpoint(tmp_path: Path) -> None:
+def test_location_follows_public_endpoint(tmp_path: Path, closing) -> None:
     server = ServerProcess(tmp_path / "d", env={"DAGUERRE_AUTH__STRATEGY": "trusted-headers",
                                                 "DAGUERRE_DEFAULT__PUBLIC_ENDPOINT": "https://images.example/image/"})  # fmt: skip
     server.start()
     try:
-        admin = Actor(server.url, "admin-project", "admin,member,reader")
+        admin = closing.enter_context(Actor(server.url, "admin-project", "admin,member,reader"))
         r = admin.post("/v2/images", json={})
         assert r.headers["location"] == f"https://images.example/image/v2/images/{r.json()['id']}"
         versions = admin.get("/versions").json()["versions"]
@@ -223,9 +223,9 @@ def _finished(admin: Actor, task_id: str) -> dict:
     raise AssertionError(f"task {task_id} did not finish")
 
 
-def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> None:
+def test_task_image_properties_set_tags_and_typed_attributes(task_server, closing) -> None:
     server, url = task_server
-    admin = Actor(server.url, "admin-project", "admin,member,reader")
+    admin = closing.enter_context(Actor(server.url, "admin-project", "admin,member,reader"))
     props = {"disk_format": "raw", "container_format": "bare", "name": "legacy", "tags": ["x", "y", "x"],
              "min_ram": 512, "min_disk": 1, "protected": False, "os_hidden": True, "hw_disk_bus": "scsi"}  # fmt: skip
     r = admin.post("/v2/tasks", json=_task(props, url))
@@ -242,9 +242,9 @@ def test_task_image_properties_set_tags_and_typed_attributes(task_server) -> Non
     assert not any(re.search(r"[\[\]']", str(v)) for v in image.values() if isinstance(v, str))
 
 
-def test_task_image_properties_bad_values_are_4xx(task_server) -> None:
+def test_task_image_properties_bad_values_are_4xx(task_server, closing) -> None:
     server, url = task_server
-    admin = Actor(server.url, "admin-project", "admin,member,reader")
+    admin = closing.enter_context(Actor(server.url, "admin-project", "admin,member,reader"))
     before = len(admin.get("/v2/images").json()["images"])
     cases = [
         ({"tags": "x"}, 400),  # tags must be a list

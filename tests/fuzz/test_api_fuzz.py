@@ -85,9 +85,14 @@ def trusted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]
 
 def seed(base: str, headers: dict[str, str], admin_headers: dict[str, str]) -> dict[str, list[str]]:
     """Real objects for the path parameters: images in several states, a member, metadefs, a task."""
-    c = httpx.Client(base_url=base, headers={"Accept": "application/json", **headers}, timeout=30)
-    a = httpx.Client(base_url=base, headers={"Accept": "application/json", **admin_headers}, timeout=30)
+    with (
+        httpx.Client(base_url=base, headers={"Accept": "application/json", **headers}, timeout=30) as c,
+        httpx.Client(base_url=base, headers={"Accept": "application/json", **admin_headers}, timeout=30) as a,
+    ):
+        return seed_with(c, a)
 
+
+def seed_with(c: httpx.Client, a: httpx.Client) -> dict[str, list[str]]:
     def image(**body: object) -> str:
         r = c.post("/v2/images", json={"disk_format": "raw", "container_format": "bare", **body})
         assert r.status_code == 201, r.text
@@ -141,17 +146,17 @@ def fuzz(base: str, headers: dict[str, str], known: dict[str, list[str]]) -> lis
     doc = with_known(openapi_document(load_settings(env={})), known)
     schema = schemathesis.openapi.from_dict(doc)
     schema.config.output.sanitization.enabled = False  # show the real values in the curl lines
-    session = requests.Session()
-    session.headers.update({"Accept": "application/json", **headers})
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 60, "every route of routes.ROUTES should be described"
-    for op in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                fuzz_operation(op, mode, base, session, failures)
-            except Unsatisfiable:
-                assert mode is GenerationMode.NEGATIVE, op.label  # nothing to break: no parameters
+    with requests.Session() as session:
+        session.headers.update({"Accept": "application/json", **headers})
+        for op in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                try:
+                    fuzz_operation(op, mode, base, session, failures)
+                except Unsatisfiable:
+                    assert mode is GenerationMode.NEGATIVE, op.label  # nothing to break: no parameters
     return failures
 
 
@@ -172,7 +177,11 @@ def fuzz_operation(op: schemathesis.APIOperation, mode: GenerationMode, base: st
 
 
 def still_works(base: str, headers: dict[str, str]) -> None:
-    c = httpx.Client(base_url=base, headers={"Accept": "application/json", **headers}, timeout=30)
+    with httpx.Client(base_url=base, headers={"Accept": "application/json", **headers}, timeout=30) as c:
+        still_works_with(c)
+
+
+def still_works_with(c: httpx.Client) -> None:
     r = c.post("/v2/images", json={"name": "after-fuzz", "disk_format": "raw", "container_format": "bare"})
     assert r.status_code == 201, r.text
     iid = r.json()["id"]

@@ -30,7 +30,7 @@ class TestRbdStore(StoreSuite):
         await s.close()
 
     async def leftovers(self, store):
-        ioctx = await store.connect()
+        ioctx = await store._connect()
         _, rbd = load_bindings()
         trash = [t["name"] for t in rbd.RBD().trash_list(ioctx)]
         return await store.list_partials() + [f"trash:{n}" for n in trash]
@@ -52,7 +52,7 @@ async def test_snapshot_clone_and_delete_in_use(store, ceph_cluster):
     assert stored.metadata["url"] == f"rbd://{ceph_cluster['fsid']}/{ceph_cluster['pool']}/{key}/snap"
     assert store.location_url(key) == stored.metadata["url"]
 
-    ioctx = await store.connect()
+    ioctx = await store._connect()
     with rbd.Image(ioctx, key, read_only=True) as image:
         assert [s["name"] for s in image.list_snaps()] == ["snap"]
         assert image.is_protected_snap("snap")
@@ -86,7 +86,7 @@ async def test_snapshot_clone_and_delete_in_use(store, ceph_cluster):
 async def test_put_in_flight_is_not_an_object_and_reap_orphans(store):
     """An image without its protected snapshot (a put in flight, or a crash's debris)."""
     _, rbd = load_bindings()
-    ioctx = await store.connect()
+    ioctx = await store._connect()
     name = f"t-{uuid.uuid4()}"
     before = await store.list_partials()
     assert before == [], f"debris from an earlier run: {before}"
