@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from daguerre.auth import keystone
 from daguerre.context import Identity
 from daguerre.domain.errors import Unauthenticated, Unavailable
 
@@ -58,6 +57,10 @@ class Keystone(Authenticator):
     """Validates X-Auth-Token against Keystone (daguerre.auth.keystone does the talking)."""
 
     def __init__(self, options: dict[str, str]) -> None:
+        # keystoneauth1 (and requests) cost ~0.1 s to import: only this strategy loads them.
+        from daguerre.auth import keystone  # noqa: PLC0415
+
+        self._keystone = keystone
         self._ks = keystone.KeystoneAuthenticator(options)
         self.www_authenticate = self._ks.www_authenticate
 
@@ -67,9 +70,9 @@ class Keystone(Authenticator):
             raise Unauthenticated("Authentication required: no X-Auth-Token given")
         try:
             return await self._ks.identify(token)
-        except keystone.AuthFailed as exc:
+        except self._keystone.AuthFailed as exc:
             raise Unauthenticated(f"Authentication failed: {exc}") from None
-        except keystone.KeystoneUnavailable as exc:
+        except self._keystone.KeystoneUnavailable as exc:
             raise Unavailable(f"Identity service unavailable: {exc}") from None
 
 

@@ -19,14 +19,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from daguerre.db.sqlite_inline import inline_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,11 @@ class Database:
             await self.reader.dispose()
 
     # --- migrations -----------------------------------------------------------------------
-    def alembic_config(self):  # noqa: ANN201
+    # Alembic is imported here, not at the top: it costs about 0.1 s per process start, and only a
+    # database behind head (or `daguerre db upgrade/downgrade`) needs it.
+    def alembic_config(self) -> Config:
+        from alembic.config import Config  # noqa: PLC0415 - see above
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -204,6 +210,8 @@ class Database:
         await self._migrate("downgrade", revision)
 
     async def _migrate(self, direction: str, revision: str) -> None:
+        from alembic import command  # noqa: PLC0415 - as alembic_config
+
         cfg = self.alembic_config()
 
         def run(sync_conn: sa.Connection) -> None:

@@ -23,10 +23,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-from keystoneauth1 import exceptions as ks_exc
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daguerre.db import images as image_repo
@@ -173,6 +169,11 @@ async def acquire(rt: Runtime, job: Job, image_id: str | None, dest: Path, progr
 
 async def _remote_endpoint(rt: Runtime, p: dict) -> str:
     """The image service of another region, from the Keystone catalog, as the caller sees it."""
+    # keystoneauth1 costs ~0.1 s to import: only glance-download loads it.
+    from keystoneauth1 import exceptions as ks_exc  # noqa: PLC0415
+    from keystoneauth1 import session as ks_session  # noqa: PLC0415
+    from keystoneauth1.identity import v3  # noqa: PLC0415
+
     opts = rt.settings.keystone_authtoken
     auth_url = opts.get("auth_url") or opts.get("www_authenticate_uri")
     if not auth_url or not p.get("auth_token"):
@@ -204,6 +205,8 @@ async def _download_remote(rt: Runtime, p: dict, dest: Path, inspector: Inspecto
     The remote endpoint comes from the operator's service catalog, not from the caller, so it is
     not subject to the web-download URL filters.
     """
+    import httpx  # noqa: PLC0415 - ~0.1 s to import; only glance-download uses it
+
     endpoint = await _remote_endpoint(rt, p)
     remote_id = p["remote"]["image_id"]
     headers = {"X-Auth-Token": p["auth_token"], "Accept": "application/json"}

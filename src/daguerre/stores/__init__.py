@@ -18,6 +18,8 @@ from daguerre.stores.base import (
 RESERVED_PREFIX = "os_glance_"
 # Staged data (PUT /v2/images/{id}/stage): the id of the staging store, in upload guards too.
 STAGING_STORE = "os_glance_staging_store"
+# Parts of one S3 multipart upload sent at once ([<store>] s3_store_parts_in_flight).
+S3_PARTS_IN_FLIGHT = 4
 # With [DEFAULT] staging_backend, staged objects live in that store under this key prefix.
 STAGING_KEY_PREFIX = "staging-"
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 from daguerre.fetch.client import FetchLimits
 from daguerre.settings import ImportFilteringSection, Settings, SettingsError
-from daguerre.stores import RESERVED_PREFIX, STAGING_KEY_PREFIX, STAGING_STORE
+from daguerre.stores import RESERVED_PREFIX, S3_PARTS_IN_FLIGHT, STAGING_KEY_PREFIX, STAGING_STORE
 from daguerre.stores import rbd as rbd_driver
-from daguerre.stores import s3 as s3_driver
 from daguerre.stores.base import Store
 from daguerre.stores.filesystem import FilesystemStore
 from daguerre.stores.http import HttpStore
@@ -97,7 +96,7 @@ class S3Config(StoreConfig):
     s3_store_secret_key: str = _opt()
     s3_store_region_name: str = _opt("us-east-1")
     s3_store_bucket_url_format: str = _opt("path", choices=("path", "virtual", "auto"))
-    s3_store_parts_in_flight: int = _opt(s3_driver.PARTS_IN_FLIGHT, min=1)
+    s3_store_parts_in_flight: int = _opt(S3_PARTS_IN_FLIGHT, min=1)
     s3_store_connect_timeout: int = _opt(10, min=1, unit="seconds")
     s3_store_read_timeout: int = _opt(60, min=1, unit="seconds")
 
@@ -232,6 +231,9 @@ def build_store(cfg: StoreConfig) -> Store:
                 op_timeout=cfg.rbd_store_op_timeout,
             )
         if isinstance(cfg, S3Config):
+            # boto3 costs ~0.15 s to import: only a process with an s3 store loads it.
+            from daguerre.stores import s3 as s3_driver  # noqa: PLC0415
+
             return s3_driver.S3Store(
                 cfg.name,
                 endpoint_url=cfg.s3_store_host,

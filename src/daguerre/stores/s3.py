@@ -26,6 +26,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from daguerre.stores import S3_PARTS_IN_FLIGHT
 from daguerre.stores.base import (
     Capabilities,
     ObjectReader,
@@ -50,7 +51,7 @@ MAX_PARTS = 10_000
 DEFAULT_PART = 8 * MiB
 READ_CHUNK = 1 * MiB
 # Multipart parts sent at once by one put (each on its own worker thread and connection).
-PARTS_IN_FLIGHT = 4
+PARTS_IN_FLIGHT = S3_PARTS_IN_FLIGHT
 
 _NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 _NO_BUCKET = {"NoSuchBucket"}

@@ -15,9 +15,6 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from keystoneauth1 import exceptions as ks_exc
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import generic
 from starlette.requests import Request
 
 from daguerre.context import Identity, RequestContext
@@ -86,6 +83,10 @@ def _auth_url(opts: dict[str, str]) -> str:
 
 def _issue_token(opts: dict[str, str], form: LoginForm) -> tuple[str, float]:
     """A project-scoped token for the user (blocking: runs in a worker thread)."""
+    # keystoneauth1 (and requests) cost ~0.1 s to import: only a Keystone login loads them.
+    from keystoneauth1 import exceptions as ks_exc  # noqa: PLC0415
+    from keystoneauth1 import session as ks_session  # noqa: PLC0415
+    from keystoneauth1.identity import generic  # noqa: PLC0415
 
     verify: bool | str = True
     if opts.get("insecure", "false").strip().lower() in ("1", "true", "yes", "on"):
