@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import re
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +16,7 @@ from starlette.routing import compile_path
 from actors import Actor
 from daguerre.api.routes import ROUTES
 from daguerre.testing.server import ServerProcess
+from fileserver import FileServer
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
 
@@ -172,28 +170,11 @@ def test_range_of_an_empty_image_is_416(member: Actor) -> None:
 # --- legacy task: image_properties ------------------------------------------------------------------
 
 
-class _Files:
-    def __init__(self, root: Path) -> None:
-        handler = functools.partial(_Quiet, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def task_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
     served = tmp_path_factory.mktemp("served")
     (served / "disk.raw").write_bytes(b"\1" * 65536)
-    files = _Files(served)
+    files = FileServer(served)
     server = ServerProcess(tmp_path_factory.mktemp("tasks"), env={
         "DAGUERRE_AUTH__STRATEGY": "trusted-headers",
         "DAGUERRE_IMPORT_FILTERING_OPTS__ALLOWED_HOSTS": "127.0.0.1",

@@ -3,12 +3,9 @@ configured with the import plugins and loopback allowed for exactly that file se
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,28 +14,7 @@ from conftest_env import import_env
 
 from actors import Actor
 from daguerre.testing.server import ServerProcess
-
-
-class FileServer:
-    def __init__(self, root: Path):
-        handler = functools.partial(_QuietHandler, directory=str(root))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.port = self.httpd.server_address[1]
-        self.root = root
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{name}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
+from fileserver import FileServer
 
 
 def qemu_img(*args: str) -> None:
